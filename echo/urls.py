@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("api/", include("streams.api_urls")),
+    path("internal/rtmp/", include("streams.callback_urls")),
+    # Last: /<username> catches the remaining single-segment paths.
+    path("", include("streams.urls")),
+]

@@ -1,0 +1,66 @@
+from django.contrib import admin, messages
+
+from streams import services
+from streams.models import Broadcast, Category, Channel
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ["name", "title", "category", "streaming_banned", "created_at"]
+    list_filter = ["streaming_banned", "category"]
+    search_fields = ["user__username", "title"]
+    list_select_related = ["user", "category"]
+    # The stream key is never shown, even to staff: rotate it instead.
+    fields = ["user", "title", "category", "streaming_banned", "created_at"]
+    readonly_fields = ["user", "streaming_banned", "created_at"]
+    actions = ["rotate_keys", "ban_from_streaming", "lift_streaming_ban"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # every user gets a channel when the account is created
+
+    @admin.action(description="Rotate stream key (drops a live broadcast)")
+    def rotate_keys(self, request, queryset) -> None:
+        for channel in queryset:
+            services.stream_key_rotate(channel=channel)
+        self.message_user(request, f"Rotated {len(queryset)} stream key(s).", messages.SUCCESS)
+
+    @admin.action(description="Ban from streaming (drops a live broadcast)")
+    def ban_from_streaming(self, request, queryset) -> None:
+        for channel in queryset:
+            services.channel_ban(channel=channel)
+        self.message_user(request, f"Banned {len(queryset)} channel(s).", messages.SUCCESS)
+
+    @admin.action(description="Lift streaming ban")
+    def lift_streaming_ban(self, request, queryset) -> None:
+        for channel in queryset:
+            services.channel_unban(channel=channel)
+        self.message_user(request, f"Lifted the ban on {len(queryset)} channel(s).")
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(admin.ModelAdmin):
+    list_display = ["channel", "title", "started_at", "ended_at", "end_reason"]
+    list_filter = ["end_reason", "category"]
+    search_fields = ["channel__user__username", "title"]
+    list_select_related = ["channel__user"]
+    date_hierarchy = "started_at"
+    readonly_fields = [
+        "channel", "title", "category", "client_id", "started_at", "last_seen_at",
+        "ended_at", "end_reason",
+    ]
+    actions = ["end_now"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="End broadcast now (drops the publisher)")
+    def end_now(self, request, queryset) -> None:
+        ended = sum(services.broadcast_end(broadcast=b) for b in queryset.filter(ended_at=None))
+        self.message_user(request, f"Ended {ended} live broadcast(s).", messages.SUCCESS)

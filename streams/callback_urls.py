@@ -1,0 +1,11 @@
+from django.urls import path
+
+from streams import callbacks
+
+app_name = "rtmp"
+
+urlpatterns = [
+    path("on-publish", callbacks.on_publish, name="on-publish"),
+    path("on-publish-done", callbacks.on_publish_done, name="on-publish-done"),
+    path("on-update", callbacks.on_update, name="on-update"),
+]

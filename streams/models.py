@@ -1,0 +1,119 @@
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+def stream_key_generate() -> str:
+    # 192 bits of randomness, URL-safe; the prefix makes a leaked key easy to recognise.
+    return "live_" + secrets.token_urlsafe(24)
+
+
+def stream_key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChannelQuerySet(models.QuerySet):
+    def live(self) -> "ChannelQuerySet":
+        return self.filter(broadcasts__ended_at__isnull=True).distinct()
+
+    def with_key(self, key: str) -> "ChannelQuerySet":
+        # Look keys up by digest: the comparison the database makes then leaks
+        # nothing about how much of a guessed key was right.
+        return self.filter(stream_key_digest=stream_key_digest(key))
+
+
+class Channel(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channel"
+    )
+    stream_key = models.CharField(max_length=64, editable=False)
+    stream_key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    title = models.CharField(max_length=140, blank=True)
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="channels"
+    )
+    streaming_banned = models.BooleanField(
+        default=False, help_text="Banned channels cannot go live; a live broadcast is dropped."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ChannelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("streams:channel", args=[self.name])
+
+    @property
+    def name(self) -> str:
+        return self.user.username
+
+    def set_stream_key(self, key: str) -> None:
+        self.stream_key = key
+        self.stream_key_digest = stream_key_digest(key)
+
+    @property
+    def live_broadcast(self) -> "Broadcast | None":
+        return self.broadcasts.filter(ended_at__isnull=True).order_by("-started_at").first()
+
+    @property
+    def hls_url(self) -> str:
+        return f"{settings.ECHO_HLS_URL}{self.name}.m3u8"
+
+
+class Broadcast(models.Model):
+    class EndReason(models.TextChoices):
+        PUBLISHER_DONE = "publisher_done", "Streamer stopped"
+        KEY_ROTATED = "key_rotated", "Stream key rotated"
+        BANNED = "banned", "Banned by staff"
+        STAFF = "staff", "Ended by staff"
+        LOST = "lost", "Connection lost"
+        SUPERSEDED = "superseded", "Replaced by a new broadcast"
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="broadcasts")
+    title = models.CharField(max_length=140, blank=True)
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="broadcasts"
+    )
+    client_id = models.CharField(
+        max_length=32, blank=True, help_text="nginx-rtmp's id of the publishing connection."
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["channel", "ended_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel.name} at {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def duration(self):
+        return (self.ended_at or timezone.now()) - self.started_at

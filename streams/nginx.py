@@ -1,0 +1,111 @@
+"""The nginx side: render deploy/nginx.conf.template, and talk to rtmp_control/rtmp_stat.
+
+One template serves local runs, tests and production; only the values differ.
+"""
+
+import logging
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = Path(settings.BASE_DIR) / "deploy" / "nginx.conf.template"
+PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
+
+
+@dataclass
+class NginxConfig:
+    prefix: str
+    hls_path: str
+    http_listen: str
+    rtmp_port: int
+    control_port: int
+    django_upstream: str
+    callback_secret: str
+    server_name: str = "_"
+    user: str = ""
+    error_log_level: str = "notice"
+    hls_fragment: str = "1s"
+    hls_playlist_length: str = "4s"
+    notify_update_timeout: str = "10s"
+    access_log: str = ""
+    error_log: str = ""
+
+    def values(self) -> dict[str, str]:
+        values = {key: str(value) for key, value in asdict(self).items()}
+        values["rtmp_listen"] = str(self.rtmp_port)
+        values["callback_url"] = f"http://{self.django_upstream}/internal/rtmp"
+        values["user_directive"] = f"user {self.user};" if self.user else ""
+        values["access_log"] = self.access_log or f"{self.prefix}/logs/access.log"
+        values["error_log"] = self.error_log or f"{self.prefix}/logs/error.log"
+        return values
+
+
+def render_config(config: NginxConfig) -> str:
+    if not config.callback_secret:
+        raise ValueError("callback_secret is empty: set ECHO_RTMP_CALLBACK_SECRET")
+    if config.error_log_level in ("debug", "info"):
+        # nginx-rtmp logs the publish name (the stream key) at info and below.
+        raise ValueError("error_log_level must be notice or higher: info would log stream keys")
+    values = config.values()
+    template = TEMPLATE.read_text()
+    missing = sorted(set(PLACEHOLDER.findall(template)) - set(values))
+    if missing:
+        raise ValueError(f"no value for template placeholders: {', '.join(missing)}")
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+
+
+def write_config(config: NginxConfig) -> Path:
+    """Render into config.prefix and create every directory nginx will write to."""
+    prefix = Path(config.prefix)
+    for sub in ("logs", "tmp"):
+        (prefix / sub).mkdir(parents=True, exist_ok=True)
+    Path(config.hls_path).mkdir(parents=True, exist_ok=True)
+    path = prefix / "nginx.conf"
+    path.write_text(render_config(config))
+    # The rendered file holds the callback secret.
+    os.chmod(path, 0o600)
+    return path
+
+
+def _control_get(path: str, params: dict[str, str]) -> bytes:
+    url = f"{settings.ECHO_NGINX_CONTROL_URL}{path}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=3) as response:
+        return response.read()
+
+
+def drop_publisher(*, client_id: str) -> bool:
+    """Disconnect the encoder with this nginx client id from the ingest application."""
+    if not client_id:
+        return False
+    try:
+        body = _control_get("/control/drop/client", {"app": "ingest", "clientid": client_id})
+    except (urllib.error.URLError, OSError) as exc:
+        log.warning("could not drop rtmp client %s: %s", client_id, exc)
+        return False
+    return body.strip() not in (b"", b"0")
+
+
+def ingest_client_ids() -> set[str] | None:
+    """Ids of the clients publishing to the ingest application now, or None if nginx is down."""
+    try:
+        body = _control_get("/stat", {})
+    except (urllib.error.URLError, OSError):
+        return None
+    root = ET.fromstring(body)
+    ids = set()
+    for app in root.iter("application"):
+        if app.findtext("name") != "ingest":
+            continue
+        for client in app.iter("client"):
+            if client.find("publishing") is not None:
+                ids.add(client.findtext("id", ""))
+    return ids

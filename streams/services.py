@@ -1,0 +1,165 @@
+"""Every change of live state: going live, ending, heartbeats, key rotation, bans.
+
+Callback views, admin actions, API views and management commands call these
+functions; none of them changes a channel's or broadcast's live state itself.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from streams import nginx
+from streams.models import Broadcast, Channel, stream_key_generate
+
+log = logging.getLogger(__name__)
+
+# An open broadcast not heard from (publish or on_update) for this long is treated
+# as lost: nginx sends on_update every 10 s, so three missed beats.
+HEARTBEAT_GRACE = timedelta(seconds=35)
+
+
+class PublishRefused(Exception):
+    """The publish attempt is refused; the message is safe to log (it holds no key)."""
+
+
+def channel_create(*, user) -> Channel:
+    channel = Channel(user=user)
+    channel.set_stream_key(stream_key_generate())
+    channel.save()
+    return channel
+
+
+def _drop_after_commit(client_id: str) -> None:
+    # Drop only once the ended broadcast is committed: nginx then calls
+    # on_publish_done, which must find nothing left to end.
+    transaction.on_commit(lambda: nginx.drop_publisher(client_id=client_id))
+
+
+def _end(broadcast: Broadcast, reason: str, *, drop: bool) -> None:
+    # A lost publisher was last known alive at its last heartbeat, not now.
+    lost = reason == Broadcast.EndReason.LOST
+    broadcast.ended_at = broadcast.last_seen_at if lost else timezone.now()
+    broadcast.end_reason = reason
+    broadcast.save(update_fields=["ended_at", "end_reason"])
+    log.info("broadcast %s of %s ended: %s", broadcast.pk, broadcast.channel.name, reason)
+    if drop:
+        _drop_after_commit(broadcast.client_id)
+
+
+def broadcast_start(*, key: str, client_id: str) -> Broadcast:
+    with transaction.atomic():
+        # Lock the channel row: two publishes with one key must not both go live.
+        channel = Channel.objects.with_key(key).select_for_update().select_related("user").first()
+        if channel is None:
+            raise PublishRefused("unknown stream key")
+        if channel.streaming_banned or not channel.user.is_active:
+            raise PublishRefused(f"channel {channel.name} may not stream")
+        now = timezone.now()
+        for open_broadcast in channel.broadcasts.filter(ended_at__isnull=True):
+            if now - open_broadcast.last_seen_at < HEARTBEAT_GRACE:
+                raise PublishRefused(f"channel {channel.name} is already live")
+            _end(open_broadcast, Broadcast.EndReason.LOST, drop=False)
+        broadcast = Broadcast.objects.create(
+            channel=channel,
+            title=channel.title,
+            category=channel.category,
+            client_id=client_id,
+            started_at=now,
+            last_seen_at=now,
+        )
+    log.info("broadcast %s of %s started", broadcast.pk, channel.name)
+    return broadcast
+
+
+def _open_broadcast_for(key: str, client_id: str) -> Broadcast | None:
+    return (
+        Broadcast.objects.select_for_update()
+        .select_related("channel__user")
+        .filter(
+            ended_at__isnull=True,
+            client_id=client_id,
+            channel__in=Channel.objects.with_key(key),
+        )
+        .first()
+    )
+
+
+def broadcast_publisher_done(*, key: str, client_id: str) -> Broadcast | None:
+    with transaction.atomic():
+        broadcast = _open_broadcast_for(key, client_id)
+        if broadcast is not None:
+            _end(broadcast, Broadcast.EndReason.PUBLISHER_DONE, drop=False)
+    return broadcast
+
+
+def broadcast_heartbeat(*, key: str, client_id: str) -> bool:
+    """Record that the publisher is still there; False means it must be dropped."""
+    with transaction.atomic():
+        broadcast = _open_broadcast_for(key, client_id)
+        if broadcast is None:
+            return False
+        if broadcast.channel.streaming_banned:
+            _end(broadcast, Broadcast.EndReason.BANNED, drop=False)
+            return False
+        broadcast.last_seen_at = timezone.now()
+        broadcast.save(update_fields=["last_seen_at"])
+    return True
+
+
+def broadcast_end(*, broadcast: Broadcast, reason: str = Broadcast.EndReason.STAFF) -> bool:
+    """End a live broadcast and disconnect its publisher. False if it had already ended."""
+    with transaction.atomic():
+        broadcast = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
+        if broadcast.ended_at is not None:
+            return False
+        _end(broadcast, reason, drop=True)
+    return True
+
+
+def _end_live(channel: Channel, reason: str) -> None:
+    for broadcast in channel.broadcasts.select_for_update().filter(ended_at__isnull=True):
+        _end(broadcast, reason, drop=True)
+
+
+def stream_key_rotate(*, channel: Channel) -> Channel:
+    """Give the channel a new key; the old one stops working and its broadcast is dropped."""
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel.pk)
+        channel.set_stream_key(stream_key_generate())
+        channel.save(update_fields=["stream_key", "stream_key_digest"])
+        _end_live(channel, Broadcast.EndReason.KEY_ROTATED)
+    return channel
+
+
+def channel_ban(*, channel: Channel) -> Channel:
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel.pk)
+        channel.streaming_banned = True
+        channel.save(update_fields=["streaming_banned"])
+        _end_live(channel, Broadcast.EndReason.BANNED)
+    return channel
+
+
+def channel_unban(*, channel: Channel) -> Channel:
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel.pk)
+        channel.streaming_banned = False
+        channel.save(update_fields=["streaming_banned"])
+    return channel
+
+
+def broadcasts_reconcile() -> int:
+    """End open broadcasts whose publisher nginx no longer has (or that went silent)."""
+    publishing = nginx.ingest_client_ids()
+    now = timezone.now()
+    ended = 0
+    with transaction.atomic():
+        for broadcast in Broadcast.objects.select_for_update().filter(ended_at__isnull=True):
+            silent = now - broadcast.last_seen_at >= HEARTBEAT_GRACE
+            gone = publishing is not None and broadcast.client_id not in publishing
+            if silent or (gone and now - broadcast.started_at >= timedelta(seconds=5)):
+                _end(broadcast, Broadcast.EndReason.LOST, drop=False)
+                ended += 1
+    return ended
