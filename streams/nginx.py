@@ -6,6 +6,10 @@ One template serves local runs, tests and production; only the values differ.
 import logging
 import os
 import re
+import signal
+import socket
+import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -109,3 +113,43 @@ def ingest_client_ids() -> set[str] | None:
             if client.find("publishing") is not None:
                 ids.add(client.findtext("id", ""))
     return ids
+
+
+def start_private_nginx(config: NginxConfig, *, timeout: float = 10.0) -> subprocess.Popen:
+    """Render the template into config.prefix and run nginx in the foreground.
+
+    Returns once the HTTP and RTMP ports accept connections; raises RuntimeError
+    (with the error log) if nginx exits or does not listen in time.
+    """
+    conf = write_config(config)
+    process = subprocess.Popen(
+        ["nginx", "-p", config.prefix, "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    http_port = int(config.http_listen.rsplit(":", 1)[-1])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited: {process.stderr.read().decode(errors='replace')}")
+        if all(_port_open(port) for port in (http_port, config.rtmp_port, config.control_port)):
+            return process
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"nginx did not listen within {timeout} s")
+
+
+def stop_private_nginx(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGQUIT)  # graceful: lets hls_cleanup finish
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -1,0 +1,1 @@
+"""Streaming fixtures: real nginx-rtmp and ffmpeg (filled in below)."""
