@@ -52,8 +52,14 @@ class BroadcastAdmin(admin.ModelAdmin):
     list_select_related = ["channel__user"]
     date_hierarchy = "started_at"
     readonly_fields = [
-        "channel", "title", "category", "client_id", "started_at", "last_seen_at",
-        "ended_at", "end_reason",
+        "channel",
+        "title",
+        "category",
+        "client_id",
+        "started_at",
+        "last_seen_at",
+        "ended_at",
+        "end_reason",
     ]
     actions = ["end_now"]
 

@@ -4,8 +4,13 @@ import subprocess
 
 
 def test_pattern_command(
-    rtmp_url: str, *, size: str = "640x360", fps: int = 30, keyframe_seconds: float = 1.0,
-    bitrate: str = "800k", duration: float | None = None,
+    rtmp_url: str,
+    *,
+    size: str = "640x360",
+    fps: int = 30,
+    keyframe_seconds: float = 1.0,
+    bitrate: str = "800k",
+    duration: float | None = None,
 ) -> list[str]:
     """H.264 + AAC, constant bitrate, keyframe every keyframe_seconds: what OBS sends
     with the low-latency settings the dashboard recommends."""
@@ -16,11 +21,35 @@ def test_pattern_command(
     if duration is not None:
         command += ["-t", str(duration)]
     command += [
-        "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-        "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-        "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate,
-        "-c:a", "aac", "-b:a", "96k", "-ar", "44100",
-        "-f", "flv", rtmp_url,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        str(gop),
+        "-keyint_min",
+        str(gop),
+        "-sc_threshold",
+        "0",
+        "-b:v",
+        bitrate,
+        "-maxrate",
+        bitrate,
+        "-bufsize",
+        bitrate,
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-ar",
+        "44100",
+        "-f",
+        "flv",
+        rtmp_url,
     ]
     return command
 

@@ -1,1 +1,102 @@
-"""Streaming fixtures: real nginx-rtmp and ffmpeg (filled in below)."""
+"""Streaming fixtures: a real nginx-rtmp rendered from deploy/ on free loopback ports,
+calling back into Django's live server, and ffmpeg publishers as the OBS stand-in."""
+
+import getpass
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from streams.nginx import NginxConfig, start_private_nginx, stop_private_nginx
+from streams.testpattern import publish_test_pattern
+
+CALLBACK_SECRET = "test-callback-secret-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str = ""):
+    """Poll predicate until it returns something truthy; bounded by timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message or predicate}")
+        time.sleep(interval)
+
+
+@dataclass
+class RtmpServer:
+    config: NginxConfig
+    process: subprocess.Popen
+    publishers: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.config.http_listen}"
+
+    @property
+    def hls_dir(self) -> Path:
+        return Path(self.config.hls_path)
+
+    def ingest_url(self, key: str) -> str:
+        return f"rtmp://127.0.0.1:{self.config.rtmp_port}/ingest/{key}"
+
+    def publish(self, key: str, **options) -> subprocess.Popen:
+        publisher = publish_test_pattern(self.ingest_url(key), **options)
+        self.publishers.append(publisher)
+        return publisher
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.http_url + path, timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def playlist_ready(self, name: str) -> bool:
+        status, body = self.get(f"/hls/{name}.m3u8")
+        return status == 200 and b".ts" in body
+
+    def logs(self) -> str:
+        logs = Path(self.config.prefix) / "logs"
+        return "".join(path.read_text(errors="replace") for path in sorted(logs.glob("*.log")))
+
+
+@pytest.fixture
+def rtmp(live_server, settings, tmp_path, transactional_db):
+    control_port = free_port()
+    settings.ECHO_RTMP_CALLBACK_SECRET = CALLBACK_SECRET
+    settings.ECHO_NGINX_CONTROL_URL = f"http://127.0.0.1:{control_port}"
+    config = NginxConfig(
+        prefix=str(tmp_path / "nginx"),
+        hls_path=str(tmp_path / "hls"),
+        http_listen=f"127.0.0.1:{free_port()}",
+        rtmp_port=free_port(),
+        control_port=control_port,
+        django_upstream=live_server.url.removeprefix("http://"),
+        callback_secret=CALLBACK_SECRET,
+        # As root, workers would run as nobody and could not write into tmp_path.
+        user=getpass.getuser() if os.geteuid() == 0 else "",
+    )
+    server = RtmpServer(config=config, process=start_private_nginx(config))
+    try:
+        yield server
+    finally:
+        for publisher in server.publishers:
+            if publisher.poll() is None:
+                publisher.kill()
+            publisher.wait()
+        stop_private_nginx(server.process)

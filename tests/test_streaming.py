@@ -1,0 +1,119 @@
+"""End to end with real processes: nginx-rtmp from deploy/, ffmpeg publishing, Django live."""
+
+import pytest
+
+from accounts.models import User
+from streams import nginx, services
+from streams.models import Broadcast, Channel
+from tests.streaming import wait_for
+
+pytestmark = [pytest.mark.streaming, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def alice(transactional_db):
+    return User.objects.create_user("alice", "alice@example.org", "pw")
+
+
+def live_broadcast(channel: Channel) -> Broadcast | None:
+    return channel.broadcasts.filter(ended_at__isnull=True).first()
+
+
+def go_live(rtmp, channel: Channel):
+    publisher = rtmp.publish(channel.stream_key)
+    wait_for(lambda: live_broadcast(channel), timeout=10, message="on_publish")
+    wait_for(lambda: rtmp.playlist_ready(channel.name), timeout=10, message="the playlist")
+    return publisher
+
+
+def test_a_valid_key_goes_live_and_serves_hls_under_the_public_name(rtmp, alice):
+    go_live(rtmp, alice.channel)
+    status, playlist = rtmp.get("/hls/alice.m3u8")
+    assert status == 200
+    segment = next(line for line in playlist.decode().splitlines() if line.endswith(".ts"))
+    assert segment.startswith("alice-")
+    status, body = rtmp.get(f"/hls/{segment}")
+    assert status == 200
+    assert body[:1] == b"G"  # MPEG-TS sync byte
+    status, body = rtmp.get("/alice/status.json")
+    assert b'"live": true' in body
+
+
+@pytest.mark.parametrize("key", ["live_not-a-real-key", "live_" + "A" * 32])
+def test_a_wrong_key_is_refused(rtmp, alice, key):
+    publisher = rtmp.publish(key)
+    assert publisher.wait(timeout=15) != 0
+    assert not Broadcast.objects.exists()
+    assert not list(rtmp.hls_dir.glob("*"))
+
+
+def test_a_rotated_key_is_refused(rtmp, alice):
+    old_key = alice.channel.stream_key
+    services.stream_key_rotate(channel=alice.channel)
+    publisher = rtmp.publish(old_key)
+    assert publisher.wait(timeout=15) != 0
+    assert not Broadcast.objects.exists()
+
+
+def test_a_banned_users_key_is_refused(rtmp, alice):
+    services.channel_ban(channel=alice.channel)
+    publisher = rtmp.publish(alice.channel.stream_key)
+    assert publisher.wait(timeout=15) != 0
+    assert not Broadcast.objects.exists()
+
+
+def test_the_channel_goes_offline_when_the_publisher_stops(rtmp, alice):
+    publisher = go_live(rtmp, alice.channel)
+    publisher.terminate()
+    publisher.wait(timeout=10)
+    wait_for(lambda: live_broadcast(alice.channel) is None, timeout=10, message="on_publish_done")
+    broadcast = alice.channel.broadcasts.get()
+    assert broadcast.end_reason == Broadcast.EndReason.PUBLISHER_DONE
+    status, body = rtmp.get("/alice/status.json")
+    assert b'"live": false' in body
+
+
+def test_rotating_the_key_while_live_drops_the_broadcast(rtmp, alice):
+    publisher = go_live(rtmp, alice.channel)
+    services.stream_key_rotate(channel=alice.channel)
+    publisher.wait(timeout=5)
+    broadcast = alice.channel.broadcasts.get()
+    assert broadcast.end_reason == Broadcast.EndReason.KEY_ROTATED
+    # nginx's on_publish_done for the dropped publisher must not disturb the ended record.
+    wait_for(lambda: nginx.ingest_client_ids() == set(), timeout=5, message="the drop")
+    broadcast.refresh_from_db()
+    assert broadcast.end_reason == Broadcast.EndReason.KEY_ROTATED
+    assert alice.channel.broadcasts.count() == 1
+
+
+def test_a_staff_ban_while_live_drops_the_broadcast(rtmp, alice):
+    publisher = go_live(rtmp, alice.channel)
+    services.channel_ban(channel=alice.channel)
+    publisher.wait(timeout=5)
+    assert alice.channel.broadcasts.get().end_reason == Broadcast.EndReason.BANNED
+    again = rtmp.publish(alice.channel.stream_key)
+    assert again.wait(timeout=15) != 0
+
+
+def test_a_second_publisher_on_a_live_key_is_refused_and_the_first_keeps_going(rtmp, alice):
+    first = go_live(rtmp, alice.channel)
+    second = rtmp.publish(alice.channel.stream_key)
+    assert second.wait(timeout=15) != 0
+    assert first.poll() is None
+    broadcast = live_broadcast(alice.channel)
+    assert broadcast is not None
+    assert alice.channel.broadcasts.count() == 1
+
+
+def test_no_stream_key_appears_in_hls_files_served_paths_or_logs(rtmp, alice, caplog):
+    key = alice.channel.stream_key
+    go_live(rtmp, alice.channel)
+    for path in ("/", "/alice", "/alice/status.json", "/api/channels/live/", "/hls/alice.m3u8"):
+        status, body = rtmp.get(path)
+        assert status == 200, path
+        assert key.encode() not in body, path
+    services.stream_key_rotate(channel=alice.channel)
+    names = [path.name for path in rtmp.hls_dir.rglob("*")]
+    assert names and all(key not in name for name in names)
+    assert key not in rtmp.logs()
+    assert key not in caplog.text
