@@ -6,6 +6,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from streams.hls import LOW_LATENCY_MAX_SEGMENT_SECONDS
+
 
 def stream_key_generate() -> str:
     # 192 bits of randomness, URL-safe; the prefix makes a leaked key easy to recognise.
@@ -100,6 +102,11 @@ class Broadcast(models.Model):
     )
     started_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
+    segment_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Newest HLS segment's length: in practice the encoder's keyframe interval.",
+    )
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
 
@@ -113,6 +120,13 @@ class Broadcast(models.Model):
     @property
     def is_live(self) -> bool:
         return self.ended_at is None
+
+    @property
+    def keyframe_interval_too_long(self) -> bool:
+        return (
+            self.segment_seconds is not None
+            and self.segment_seconds > LOW_LATENCY_MAX_SEGMENT_SECONDS
+        )
 
     @property
     def duration(self):

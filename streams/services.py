@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from streams import nginx
+from streams import hls, nginx
 from streams.models import Broadcast, Channel, stream_key_generate
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ def broadcast_heartbeat(*, key: str, client_id: str) -> bool:
             _end(broadcast, Broadcast.EndReason.BANNED, drop=False)
             return False
         broadcast.last_seen_at = timezone.now()
-        broadcast.save(update_fields=["last_seen_at"])
+        broadcast.segment_seconds = hls.last_segment_seconds(broadcast.channel.name)
+        broadcast.save(update_fields=["last_seen_at", "segment_seconds"])
     return True
 
 

@@ -91,6 +91,7 @@ def rtmp(live_server, settings, tmp_path, transactional_db):
         # As root, workers would run as nobody and could not write into tmp_path.
         user=getpass.getuser() if os.geteuid() == 0 else "",
     )
+    settings.ECHO_HLS_PATH = Path(config.hls_path)
     server = RtmpServer(config=config, process=start_private_nginx(config))
     try:
         yield server

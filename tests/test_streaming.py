@@ -117,3 +117,28 @@ def test_no_stream_key_appears_in_hls_files_served_paths_or_logs(rtmp, alice, ca
     assert names and all(key not in name for name in names)
     assert key not in rtmp.logs()
     assert key not in caplog.text
+
+
+def test_a_long_keyframe_interval_is_measured_and_flagged(rtmp, alice):
+    # OBS's "auto" keyframe interval gives segments as long as the GOP.
+    rtmp.publish(alice.channel.stream_key, keyframe_seconds=4)
+    wait_for(lambda: live_broadcast(alice.channel), timeout=10, message="on_publish")
+    broadcast = wait_for(
+        lambda: alice.channel.broadcasts.filter(segment_seconds__isnull=False).first(),
+        timeout=30,
+        message="a heartbeat with a segment measurement",
+    )
+    # The first segments also hold the encoder's start-up: about 4 s, up to 5.
+    assert 3.5 <= broadcast.segment_seconds <= 5.5
+    assert broadcast.keyframe_interval_too_long
+
+
+def test_a_one_second_keyframe_interval_is_not_flagged(rtmp, alice):
+    go_live(rtmp, alice.channel)
+    broadcast = wait_for(
+        lambda: alice.channel.broadcasts.filter(segment_seconds__isnull=False).first(),
+        timeout=30,
+        message="a heartbeat with a segment measurement",
+    )
+    assert broadcast.segment_seconds <= 1.2
+    assert not broadcast.keyframe_interval_too_long

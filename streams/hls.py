@@ -1,0 +1,30 @@
+"""Reading the HLS playlists nginx-rtmp writes (same machine, settings.ECHO_HLS_PATH)."""
+
+from django.conf import settings
+
+# nginx-rtmp cuts a segment at the first keyframe after hls_fragment (1 s), so a
+# segment as long as this means the encoder sends keyframes too rarely for low latency.
+LOW_LATENCY_MAX_SEGMENT_SECONDS = 1.5
+
+
+def segment_durations(name: str) -> list[float]:
+    """EXTINF durations of the channel's live playlist, oldest first; [] if there is none."""
+    try:
+        text = (settings.ECHO_HLS_PATH / f"{name}.m3u8").read_text()
+    except OSError:
+        return []
+    durations = []
+    for line in text.splitlines():
+        if line.startswith("#EXTINF:"):
+            try:
+                durations.append(float(line[len("#EXTINF:") :].split(",", 1)[0]))
+            except ValueError:
+                continue
+    return durations
+
+
+def last_segment_seconds(name: str) -> float | None:
+    """The newest segment's length: in practice, the encoder's keyframe interval now.
+    (The first segment of a broadcast also holds the encoder's start-up, so not the max.)"""
+    durations = segment_durations(name)
+    return durations[-1] if durations else None
