@@ -1,7 +1,6 @@
 """Debian's Chromium driven by Playwright (never a browser downloaded by a test tool)."""
 
 import os
-import tempfile
 
 import pytest
 
@@ -25,21 +24,25 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 def chromium():
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
         try:
-            yield context
+            yield browser
         finally:
-            context.close()
+            browser.close()
 
 
 @pytest.fixture
-def page(chromium):
-    """A fresh page with its own cookies (a new browser context per test)."""
-    chromium.clear_cookies()
-    page = chromium.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    page.close()
+def browser_context(chromium):
+    """A new browser context per test: its own cookies, storage and cache."""
+    context = chromium.new_context()
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(browser_context):
+    return browser_context.new_page()

@@ -1,7 +1,10 @@
 """Shared fixtures. Streaming fixtures (nginx, ffmpeg) live in tests/streaming.py,
 the browser in tests/browser.py; both are registered here as plugins."""
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 
 pytest_plugins = ["tests.browser", "tests.streaming"]
 
@@ -9,3 +12,8 @@ pytest_plugins = ["tests.browser", "tests.streaming"]
 @pytest.fixture(autouse=True)
 def _mail_outbox_and_fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_configure(config) -> None:
+    # whitenoise warns on every request when STATIC_ROOT is missing (no collectstatic yet).
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
