@@ -147,6 +147,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 
+# Shared by every gunicorn worker: allauth's rate limits and failed-publish counting
+# must hold across processes. The test runner and `migrate` + `createcachetable` make it.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "echo_cache",
+    }
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -242,6 +251,9 @@ X_FRAME_OPTIONS = "DENY"
 # nginx-rtmp integration (see deploy/ and ../shared/DESIGN.md).
 ECHO_RTMP_CALLBACK_SECRET = os.getenv("ECHO_RTMP_CALLBACK_SECRET", "")
 ECHO_RTMP_ALLOWED_ADDRESSES = envlist("ECHO_RTMP_ALLOWED_ADDRESSES", "127.0.0.1,::1")
+# Failed publishes (wrong keys) allowed per source address per window before refusing all.
+ECHO_RTMP_FAILED_PUBLISH_LIMIT = envint("ECHO_RTMP_FAILED_PUBLISH_LIMIT", "10")
+ECHO_RTMP_FAILED_PUBLISH_WINDOW = envint("ECHO_RTMP_FAILED_PUBLISH_WINDOW", "300")
 ECHO_RTMP_PUBLIC_URL = os.getenv("ECHO_RTMP_PUBLIC_URL", "rtmp://localhost:1935/ingest")
 ECHO_NGINX_CONTROL_URL = os.getenv("ECHO_NGINX_CONTROL_URL", "http://127.0.0.1:8000")
 ECHO_HLS_URL = os.getenv("ECHO_HLS_URL", "/hls/")

@@ -5,10 +5,12 @@ denies (and for on_update drops the publisher). So every answer here is chosen o
 purpose: no view in this module may produce an accidental redirect.
 """
 
+import hashlib
 import hmac
 import logging
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -69,16 +71,48 @@ def callback(handler):
     return view
 
 
+def _failures_key(addr: str) -> str:
+    return (
+        "rtmp-failed-publish:" + hashlib.sha256(addr.encode("utf-8", "surrogatepass")).hexdigest()
+    )
+
+
+def _too_many_failures(addr: str) -> bool:
+    return cache.get(_failures_key(addr), 0) >= settings.ECHO_RTMP_FAILED_PUBLISH_LIMIT
+
+
+def _count_failure(addr: str) -> None:
+    key = _failures_key(addr)
+    # add() starts the window; incr() keeps its expiry.
+    if not cache.add(key, 1, timeout=settings.ECHO_RTMP_FAILED_PUBLISH_WINDOW):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add() and incr()
+            cache.add(key, 1, timeout=settings.ECHO_RTMP_FAILED_PUBLISH_WINDOW)
+
+
 @callback
 def on_publish(request: HttpRequest) -> HttpResponse:
+    addr = request.POST.get("addr", "")[:64]
+    try:
+        if _too_many_failures(addr):
+            log.warning("publish refused from %s: too many failed attempts", addr)
+            return _deny(429, "too many failed attempts")
+    except DatabaseError:
+        log.exception("publish refused: database unavailable")
+        return _deny(503, "unavailable")
     publisher = _publisher(request)
     if publisher is None:
         return _deny(400, "malformed publish")
     key, client_id = publisher
     try:
         broadcast = services.broadcast_start(key=key, client_id=client_id)
+    except services.UnknownKey:
+        log.info("publish refused from %s: unknown stream key", addr)
+        _count_failure(addr)
+        return _deny(403, "refused")
     except services.PublishRefused as refused:
-        log.info("publish refused from %s: %s", request.POST.get("addr", "?"), refused)
+        log.info("publish refused from %s: %s", addr, refused)
         return _deny(403, "refused")
     except DatabaseError:
         log.exception("publish refused: database unavailable")

@@ -24,6 +24,10 @@ class PublishRefused(Exception):
     """The publish attempt is refused; the message is safe to log (it holds no key)."""
 
 
+class UnknownKey(PublishRefused):
+    """No channel has this key: a typo, an old key, or someone guessing."""
+
+
 def channel_create(*, user) -> Channel:
     channel = Channel(user=user)
     channel.set_stream_key(stream_key_generate())
@@ -53,7 +57,7 @@ def broadcast_start(*, key: str, client_id: str) -> Broadcast:
         # Lock the channel row: two publishes with one key must not both go live.
         channel = Channel.objects.with_key(key).select_for_update().select_related("user").first()
         if channel is None:
-            raise PublishRefused("unknown stream key")
+            raise UnknownKey("unknown stream key")
         if channel.streaming_banned or not channel.user.is_active:
             raise PublishRefused(f"channel {channel.name} may not stream")
         now = timezone.now()
