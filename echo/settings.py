@@ -69,6 +69,9 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-do-not-use-in-production-" + "x" * 20
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+if "127.0.0.1" not in ALLOWED_HOSTS:
+    # nginx-rtmp's callbacks arrive with Host: 127.0.0.1 (the callback URL's host).
+    ALLOWED_HOSTS.append("127.0.0.1")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = os.getenv("SITE_URL", "http://localhost:8000").rstrip("/")
 SITE_NAME = "echo.tv"

@@ -128,7 +128,11 @@ def on_publish_done(request: HttpRequest) -> HttpResponse:
     publisher = _publisher(request)
     if publisher is not None:
         key, client_id = publisher
-        services.broadcast_publisher_done(key=key, client_id=client_id)
+        try:
+            services.broadcast_publisher_done(key=key, client_id=client_id)
+        except DatabaseError:
+            # nginx ignores this answer; reconciliation ends the broadcast later.
+            log.exception("publish_done not recorded: database unavailable")
     return _allow()
 
 

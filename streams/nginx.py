@@ -46,7 +46,7 @@ class NginxConfig:
     def values(self) -> dict[str, str]:
         values = {key: str(value) for key, value in asdict(self).items()}
         values["rtmp_listen"] = str(self.rtmp_port)
-        values["callback_url"] = f"http://{self.django_upstream}/internal/rtmp"
+        values["callback_url"] = f"http://127.0.0.1:{self.control_port}/internal/rtmp"
         values["user_directive"] = f"user {self.user};" if self.user else ""
         values["access_log"] = self.access_log or f"{self.prefix}/logs/access.log"
         values["error_log"] = self.error_log or f"{self.prefix}/logs/error.log"

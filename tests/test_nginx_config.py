@@ -1,0 +1,90 @@
+"""deploy/nginx.conf.template: rendering, and the routes a real nginx makes of it."""
+
+import getpass
+import os
+import urllib.error
+import urllib.request
+
+import pytest
+
+from streams.nginx import NginxConfig, render_config, start_private_nginx, stop_private_nginx
+from tests.streaming import free_port
+
+
+def config_for(tmp_path, **overrides) -> NginxConfig:
+    values = dict(
+        prefix=str(tmp_path / "nginx"),
+        hls_path=str(tmp_path / "hls"),
+        http_listen=f"127.0.0.1:{free_port()}",
+        rtmp_port=free_port(),
+        control_port=free_port(),
+        django_upstream=f"127.0.0.1:{free_port()}",  # nothing listens: Django is down
+        callback_secret="s3cret-for-tests",
+        user=getpass.getuser() if os.geteuid() == 0 else "",
+    )
+    values.update(overrides)
+    return NginxConfig(**values)
+
+
+def post(url: str) -> int:
+    request = urllib.request.Request(url, data=b"call=update_publish&name=x", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_it_renders_every_placeholder(tmp_path):
+    text = render_config(config_for(tmp_path))
+    assert "{{" not in text
+    assert "on_publish http://127.0.0.1:" in text
+
+
+def test_it_refuses_a_log_level_that_would_log_stream_keys(tmp_path):
+    with pytest.raises(ValueError, match="stream keys"):
+        render_config(config_for(tmp_path, error_log_level="info"))
+
+
+def test_it_refuses_an_empty_callback_secret(tmp_path):
+    with pytest.raises(ValueError, match="callback_secret"):
+        render_config(config_for(tmp_path, callback_secret=""))
+
+
+@pytest.fixture
+def nginx_without_django(tmp_path):
+    config = config_for(tmp_path)
+    process = start_private_nginx(config)
+    yield config
+    stop_private_nginx(process)
+
+
+def test_heartbeats_are_answered_while_django_is_down(nginx_without_django):
+    control = f"http://127.0.0.1:{nginx_without_django.control_port}"
+    # A failed on_update would drop the publisher: nginx answers it itself.
+    assert post(f"{control}/internal/rtmp/on-update?secret=x") == 200
+    # A publish cannot be authorised without Django: refused.
+    assert post(f"{control}/internal/rtmp/on-publish?secret=x") == 502
+
+
+def test_the_public_server_never_reaches_the_callbacks(nginx_without_django):
+    public = f"http://{nginx_without_django.http_listen}"
+    assert post(f"{public}/internal/rtmp/on-publish?secret=x") == 404
+    assert post(f"{public}/internal/rtmp/on-update?secret=x") == 404
+
+
+@pytest.mark.parametrize(
+    "path", ["/hls/", "/hls/../nginx.conf", "/hls/alice.txt", "/hls/ALICE.m3u8", "/hls/a.m3u8"]
+)
+def test_the_public_server_serves_only_channel_playlists_and_segments(nginx_without_django, path):
+    public = f"http://{nginx_without_django.http_listen}"
+    # "/hls/../nginx.conf" normalises to "/nginx.conf", which goes to Django (down here: 502).
+    assert get(public + path) in (400, 404, 502)
