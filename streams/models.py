@@ -32,7 +32,11 @@ class Category(models.Model):
 
 class ChannelQuerySet(models.QuerySet):
     def live(self) -> "ChannelQuerySet":
-        return self.filter(broadcasts__ended_at__isnull=True).distinct()
+        # Not broadcasts__ended_at__isnull: that LEFT JOIN also matches channels
+        # that never broadcast.
+        return self.filter(
+            pk__in=Broadcast.objects.filter(ended_at__isnull=True).values("channel_id")
+        )
 
     def with_key(self, key: str) -> "ChannelQuerySet":
         # Look keys up by digest: the comparison the database makes then leaks

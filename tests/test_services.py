@@ -101,3 +101,12 @@ def test_reconcile_leaves_live_broadcasts_alone_when_nginx_cannot_be_asked(alice
     assert services.broadcasts_reconcile() == 0  # control port closed: no stat
     broadcast.refresh_from_db()
     assert broadcast.is_live
+
+
+def test_only_channels_with_an_open_broadcast_are_live(alice):
+    bob = User.objects.create_user("bob", "bob@example.org", "pw")
+    assert not Channel.objects.live().exists()
+    broadcast = go_live(alice.channel)
+    go_live(bob.channel, client_id="6")
+    services.broadcast_end(broadcast=broadcast)
+    assert list(Channel.objects.live()) == [bob.channel]
