@@ -8,3 +8,14 @@ class ChannelSettingsForm(forms.ModelForm):
         model = Channel
         fields = ["title", "category"]
         widgets = {"title": forms.TextInput(attrs={"placeholder": "What are you streaming today?"})}
+        help_texts = {"title": "Shown on the directory and your channel page."}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].empty_label = "No category"
+
+
+class RotateKeyForm(forms.Form):
+    confirm = forms.BooleanField(
+        label="I understand the old key stops working and my live broadcast ends."
+    )

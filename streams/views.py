@@ -1,35 +1,34 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from streams import services
-from streams.forms import ChannelSettingsForm
+from streams.forms import ChannelSettingsForm, RotateKeyForm
 from streams.models import Broadcast, Channel
 
 
-def _live_channels():
-    return (
-        Channel.objects.live()
-        .select_related("user", "category")
-        .prefetch_related(
-            Prefetch(
-                "broadcasts",
-                queryset=Broadcast.objects.filter(ended_at__isnull=True),
-                to_attr="open_broadcasts",
-            )
-        )
+def _live_channels() -> list[Channel]:
+    """Live channels, newest broadcast first, each with its open broadcast as .live_since."""
+    # Start from the open broadcasts: Channel.objects.live() also matches channels
+    # that never broadcast (the LEFT JOIN yields ended_at IS NULL for them).
+    broadcasts = (
+        Broadcast.objects.filter(ended_at__isnull=True)
+        .select_related("channel__user", "channel__category")
+        .order_by("-started_at")
     )
+    channels: dict[int, Channel] = {}
+    for broadcast in broadcasts:
+        if broadcast.channel_id not in channels:
+            broadcast.channel.live_since = broadcast.started_at
+            channels[broadcast.channel_id] = broadcast.channel
+    return list(channels.values())
 
 
 def directory(request: HttpRequest) -> HttpResponse:
-    channels = sorted(
-        _live_channels(), key=lambda channel: channel.open_broadcasts[0].started_at, reverse=True
-    )
-    return render(request, "streams/directory.html", {"channels": channels})
+    return render(request, "streams/directory.html", {"channels": _live_channels()})
 
 
 def _channel_or_404(username: str) -> Channel:
@@ -56,7 +55,10 @@ def channel_status(request: HttpRequest, username: str) -> JsonResponse:
         {
             "channel": channel.name,
             "live": broadcast is not None,
-            "title": broadcast.title if broadcast else channel.title,
+            # The channel's title, not the broadcast's snapshot: a title edited
+            # mid-stream shows at once, as it does on the pages.
+            "title": channel.title,
+            "category": channel.category.name if channel.category else None,
             "started_at": broadcast.started_at.isoformat() if broadcast else None,
             "hls_url": channel.hls_url,
         }
@@ -65,9 +67,17 @@ def channel_status(request: HttpRequest, username: str) -> JsonResponse:
     return response
 
 
+def _own_channel(request: HttpRequest) -> Channel:
+    try:
+        return request.user.channel
+    except Channel.DoesNotExist:
+        # Users created before the post_save signal existed (or loaded from fixtures).
+        return services.channel_create(user=request.user)
+
+
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    channel = request.user.channel
+    channel = _own_channel(request)
     form = ChannelSettingsForm(request.POST or None, instance=channel)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -76,9 +86,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "channel": channel,
         "form": form,
+        "rotate_form": RotateKeyForm(),
         "broadcast": channel.live_broadcast,
         "rtmp_url": settings.ECHO_RTMP_PUBLIC_URL,
-        "recent_broadcasts": channel.broadcasts.all()[:10],
+        "recent_broadcasts": channel.broadcasts.select_related("category")[:10],
     }
     response = render(request, "streams/dashboard.html", context)
     # The page holds the stream key.
@@ -89,10 +100,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def rotate_key(request: HttpRequest) -> HttpResponse:
-    services.stream_key_rotate(channel=request.user.channel)
+    form = RotateKeyForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request,
+            "Your stream key was not changed: tick the box to confirm that the old key "
+            "stops working.",
+        )
+        return redirect("streams:dashboard")
+    services.stream_key_rotate(channel=_own_channel(request))
     messages.success(
         request, "Your stream key was replaced. Paste the new key into OBS to go live again."
     )
     return redirect("streams:dashboard")
-
-

@@ -1,0 +1,288 @@
+/* echo.tv channel player: hls.js on a muted, autoplaying <video>.
+ *
+ * The player polls /<channel>/status.json and moves between five states, kept
+ * on the container as data-state and shown in the status line:
+ *
+ *   offline       the channel is not live (page loaded while offline)
+ *   starting      live, waiting for the first playlist (nginx-rtmp writes it
+ *                 only after the first fragment, so early loads get 404)
+ *   playing       video is playing
+ *   reconnecting  the stream stalled, failed, or the channel stopped
+ *   ended         the channel has been offline for a while; resumes by
+ *                 itself when the channel goes live again
+ */
+(() => {
+  "use strict";
+
+  const POLL_INTERVAL_MS = 3000;
+  const STATUS_TIMEOUT_MS = 5000;
+  // The playlist may 404 for a second or two after going live: retry quietly.
+  const RETRY_DELAY_MS = 1500;
+  // A waiting <video> shows "Reconnecting…" after this, and is reloaded after twice this.
+  const STALL_MS = 4000;
+  // How long "Reconnecting…" lasts once the channel says it is offline: long
+  // enough for OBS's automatic reconnect to publish again.
+  const ENDED_AFTER_MS = 12000;
+  // Two media errors this close together: rebuild the player instead of recovering.
+  const MEDIA_ERROR_WINDOW_MS = 5000;
+
+  const HLS_CONFIG = {
+    // nginx-rtmp writes plain HLS (no LL-HLS parts): stay one fragment behind
+    // the live edge and speed up (at most 1.5x) to catch up after a stall.
+    lowLatencyMode: false,
+    liveSyncDurationCount: 1,
+    liveMaxLatencyDurationCount: 3,
+    maxLiveSyncPlaybackRate: 1.5,
+    backBufferLength: 10,
+    // A missing playlist is retried by the player itself (RETRY_DELAY_MS), so
+    // hls.js reports it at once instead of backing off on its own.
+    manifestLoadPolicy: {
+      default: {
+        maxTimeToFirstByteMs: 10000,
+        maxLoadTimeMs: 10000,
+        timeoutRetry: { maxNumRetry: 1, retryDelayMs: 0, maxRetryDelayMs: 0 },
+        errorRetry: { maxNumRetry: 0, retryDelayMs: 0, maxRetryDelayMs: 0 },
+      },
+    },
+  };
+
+  const STATUS_TEXT = {
+    offline: "Offline",
+    starting: "Starting…",
+    playing: "Live",
+    reconnecting: "Reconnecting…",
+    ended: "The stream has ended",
+  };
+
+  let hlsScript = null;
+
+  // hls.js is loaded by the page when the channel is live at load time, and on
+  // demand when an offline channel goes live.
+  const loadHlsJs = (src) => {
+    if (window.Hls) return Promise.resolve(window.Hls);
+    if (!hlsScript) {
+      hlsScript = new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = src;
+        script.onload = () => resolve(window.Hls);
+        script.onerror = () => {
+          hlsScript = null;
+          reject(new Error("could not load hls.js"));
+        };
+        document.head.appendChild(script);
+      });
+    }
+    return hlsScript;
+  };
+
+  class Player {
+    constructor(root) {
+      this.root = root;
+      this.video = root.querySelector("video");
+      this.statusLine = document.getElementById("player-status");
+      this.titleElement = document.querySelector("[data-channel-title]");
+      this.categoryElement = document.querySelector("[data-channel-category]");
+      this.liveBadge = document.querySelector("[data-live-badge]");
+      this.liveSince = document.querySelector(".channel-meta [data-live-since]");
+
+      this.statusUrl = root.dataset.statusUrl;
+      this.hlsUrl = root.dataset.hlsUrl;
+      this.hlsSrc = root.dataset.hlsSrc;
+      this.startedAt = root.dataset.started || null;
+      this.state = root.dataset.state;
+      this.live = this.state !== "offline";
+
+      this.hls = null;
+      this.retryTimer = null;
+      this.stallTimer = null;
+      this.offlineSince = null;
+      this.lastMediaError = 0;
+
+      this.video.addEventListener("playing", () => this.onPlaying());
+      this.video.addEventListener("waiting", () => this.onWaiting());
+      this.video.addEventListener("error", () => {
+        // Native HLS (Safari without MSE) reports failures here.
+        if (!this.hls && this.video.getAttribute("src")) this.onNetworkTrouble();
+      });
+
+      if (this.live) this.start();
+      this.poll();
+    }
+
+    setState(state) {
+      if (state === this.state) return;
+      this.state = state;
+      this.root.dataset.state = state;
+      this.video.hidden = state === "offline" || state === "ended";
+      if (this.statusLine) this.statusLine.textContent = STATUS_TEXT[state];
+    }
+
+    // --- status.json -------------------------------------------------------
+
+    async poll() {
+      const controller = new AbortController();
+      const timeout = setTimeout(() => controller.abort(), STATUS_TIMEOUT_MS);
+      try {
+        const response = await fetch(this.statusUrl, {
+          cache: "no-store",
+          headers: { Accept: "application/json" },
+          signal: controller.signal,
+        });
+        if (response.ok) this.applyStatus(await response.json());
+      } catch (error) {
+        // The site is unreachable for a moment: keep the current state.
+      } finally {
+        clearTimeout(timeout);
+        setTimeout(() => this.poll(), POLL_INTERVAL_MS);
+      }
+    }
+
+    applyStatus(status) {
+      this.showDetails(status);
+      this.live = status.live;
+      if (status.hls_url) this.hlsUrl = status.hls_url;
+
+      if (status.live) {
+        this.offlineSince = null;
+        if (status.started_at !== this.startedAt) {
+          // A new broadcast (first one, or OBS reconnected): start from scratch.
+          this.startedAt = status.started_at;
+          this.stop();
+          const watching = this.state === "playing" || this.state === "reconnecting";
+          this.start(watching ? "reconnecting" : "starting");
+        } else if (this.state === "offline" || this.state === "ended") {
+          this.start();
+        }
+        return;
+      }
+
+      if (this.state === "offline" || this.state === "ended") return;
+      // Keep playing what is buffered while "Reconnecting…"; give up later.
+      this.offlineSince = this.offlineSince || Date.now();
+      if (Date.now() - this.offlineSince < ENDED_AFTER_MS) {
+        this.setState("reconnecting");
+      } else {
+        this.stop();
+        this.setState("ended");
+      }
+    }
+
+    showDetails(status) {
+      if (this.titleElement) {
+        this.titleElement.textContent = status.title || "";
+        this.titleElement.hidden = !status.title;
+      }
+      if (this.categoryElement) {
+        this.categoryElement.textContent = status.category || "";
+        this.categoryElement.hidden = !status.category;
+      }
+      if (this.liveBadge) this.liveBadge.hidden = !status.live;
+      if (this.liveSince) {
+        this.liveSince.hidden = !status.live;
+        this.liveSince.dataset.liveSince = status.started_at || "";
+        if (status.live && window.echo) window.echo.refreshLiveSince();
+      }
+    }
+
+    // --- playback ----------------------------------------------------------
+
+    async start(state = "starting") {
+      this.stop();
+      this.setState(state);
+      let Hls;
+      try {
+        Hls = await loadHlsJs(this.hlsSrc);
+      } catch (error) {
+        this.retry();
+        return;
+      }
+      if (!this.live || this.hls) return;
+
+      if (Hls && Hls.isSupported()) {
+        const hls = new Hls(HLS_CONFIG);
+        this.hls = hls;
+        hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());
+        hls.on(Hls.Events.ERROR, (event, data) => {
+          if (hls === this.hls && data.fatal) this.onFatalError(Hls, data);
+        });
+        hls.attachMedia(this.video);
+        hls.loadSource(this.hlsUrl);
+      } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
+        this.video.src = this.hlsUrl;
+        this.play();
+      } else if (this.statusLine) {
+        this.statusLine.textContent = "This browser cannot play live video.";
+      }
+    }
+
+    play() {
+      // Muted autoplay is allowed everywhere; if it is refused anyway, the
+      // controls stay available for a manual start.
+      const playing = this.video.play();
+      if (playing) playing.catch(() => {});
+    }
+
+    stop() {
+      clearTimeout(this.retryTimer);
+      clearTimeout(this.stallTimer);
+      this.retryTimer = this.stallTimer = null;
+      if (this.hls) {
+        this.hls.destroy();
+        this.hls = null;
+      }
+      if (this.video.getAttribute("src")) {
+        this.video.removeAttribute("src");
+        this.video.load();
+      }
+    }
+
+    retry() {
+      const state = this.state === "playing" ? "reconnecting" : this.state;
+      this.stop();
+      this.setState(state);
+      this.retryTimer = setTimeout(() => {
+        if (this.live) this.start(this.state);
+      }, RETRY_DELAY_MS);
+    }
+
+    onFatalError(Hls, data) {
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+        const now = Date.now();
+        const again = now - this.lastMediaError < MEDIA_ERROR_WINDOW_MS;
+        this.lastMediaError = now;
+        if (!again) {
+          this.hls.recoverMediaError();
+          return;
+        }
+      }
+      // Network errors (playlist 404 before the first fragment, or after the
+      // stream stopped) and unrecoverable media errors: rebuild and retry.
+      this.onNetworkTrouble();
+    }
+
+    onNetworkTrouble() {
+      if (this.state === "offline" || this.state === "ended") return;
+      this.retry();
+    }
+
+    onPlaying() {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = null;
+      if (this.live) this.setState("playing");
+    }
+
+    onWaiting() {
+      if (this.state !== "playing" || this.stallTimer) return;
+      this.stallTimer = setTimeout(() => {
+        this.setState("reconnecting");
+        this.stallTimer = setTimeout(() => {
+          this.stallTimer = null;
+          if (this.live && this.state === "reconnecting") this.start("reconnecting");
+        }, STALL_MS);
+      }, STALL_MS);
+    }
+  }
+
+  const root = document.getElementById("player");
+  if (root) window.echoPlayer = new Player(root);
+})();
