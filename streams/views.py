@@ -12,8 +12,8 @@ from streams.models import Broadcast, Channel
 
 def _live_channels() -> list[Channel]:
     """Live channels, newest broadcast first, each with its open broadcast as .live_since."""
-    # Start from the open broadcasts: Channel.objects.live() also matches channels
-    # that never broadcast (the LEFT JOIN yields ended_at IS NULL for them).
+    # Start from the open broadcasts rather than Channel.objects.live(): one query
+    # gives each channel with the time it went live.
     broadcasts = (
         Broadcast.objects.filter(ended_at__isnull=True)
         .select_related("channel__user", "channel__category")
