@@ -98,21 +98,23 @@ def drop_publisher(*, client_id: str) -> bool:
     return body.strip() not in (b"", b"0")
 
 
-def ingest_client_ids() -> set[str] | None:
-    """Ids of the clients publishing to the ingest application now, or None if nginx is down."""
+def ingest_publishers() -> dict[str, str] | None:
+    """{client id: public name} of the encoders publishing now, or None if nginx can't be asked.
+
+    Client ids restart from 1 when nginx restarts, so callers match on both."""
     try:
         body = _control_get("/stat", {})
     except (urllib.error.URLError, OSError):
         return None
-    root = ET.fromstring(body)
-    ids = set()
-    for app in root.iter("application"):
+    publishers = {}
+    for app in ET.fromstring(body).iter("application"):
         if app.findtext("name") != "ingest":
             continue
-        for client in app.iter("client"):
-            if client.find("publishing") is not None:
-                ids.add(client.findtext("id", ""))
-    return ids
+        for stream in app.iter("stream"):
+            for client in stream.iter("client"):
+                if client.find("publishing") is not None:
+                    publishers[client.findtext("id", "")] = stream.findtext("name", "")
+    return publishers
 
 
 def start_private_nginx(config: NginxConfig, *, timeout: float = 10.0) -> subprocess.Popen:

@@ -16,8 +16,9 @@ from streams.models import Broadcast, Channel, stream_key_generate
 log = logging.getLogger(__name__)
 
 # An open broadcast not heard from (publish or on_update) for this long is treated
-# as lost: nginx sends on_update every 10 s, so three missed beats.
-HEARTBEAT_GRACE = timedelta(seconds=35)
+# as lost: nginx sends on_update every 10 s, so two missed beats. While Django is
+# down nginx answers heartbeats itself, so a restart of up to ~15 s loses nothing.
+HEARTBEAT_GRACE = timedelta(seconds=25)
 
 
 class PublishRefused(Exception):
@@ -52,6 +53,19 @@ def _end(broadcast: Broadcast, reason: str, *, drop: bool) -> None:
         _drop_after_commit(broadcast.client_id)
 
 
+def _still_publishing(broadcast: Broadcast, *, channel: Channel, new_client_id: str) -> bool:
+    """Is the encoder of this open broadcast still connected (so a new one is a second)?"""
+    if broadcast.client_id == new_client_id:
+        return False  # nginx gives every connection a new id: the old one is gone
+    if timezone.now() - broadcast.last_seen_at >= HEARTBEAT_GRACE:
+        return False
+    publishers = nginx.ingest_publishers()
+    if publishers is None:
+        return True  # nginx can't be asked: trust the recent heartbeat
+    # After an nginx restart (killed, say) the old connection is simply not there.
+    return publishers.get(broadcast.client_id) == channel.name
+
+
 def broadcast_start(*, key: str, client_id: str) -> Broadcast:
     with transaction.atomic():
         # Lock the channel row: two publishes with one key must not both go live.
@@ -62,7 +76,7 @@ def broadcast_start(*, key: str, client_id: str) -> Broadcast:
             raise PublishRefused(f"channel {channel.name} may not stream")
         now = timezone.now()
         for open_broadcast in channel.broadcasts.filter(ended_at__isnull=True):
-            if now - open_broadcast.last_seen_at < HEARTBEAT_GRACE:
+            if _still_publishing(open_broadcast, channel=channel, new_client_id=client_id):
                 raise PublishRefused(f"channel {channel.name} is already live")
             _end(open_broadcast, Broadcast.EndReason.LOST, drop=False)
         broadcast = Broadcast.objects.create(
@@ -157,13 +171,17 @@ def channel_unban(*, channel: Channel) -> Channel:
 
 def broadcasts_reconcile() -> int:
     """End open broadcasts whose publisher nginx no longer has (or that went silent)."""
-    publishing = nginx.ingest_client_ids()
+    publishers = nginx.ingest_publishers()
     now = timezone.now()
     ended = 0
     with transaction.atomic():
-        for broadcast in Broadcast.objects.select_for_update().filter(ended_at__isnull=True):
+        open_broadcasts = Broadcast.objects.select_for_update().select_related("channel__user")
+        for broadcast in open_broadcasts.filter(ended_at__isnull=True):
             silent = now - broadcast.last_seen_at >= HEARTBEAT_GRACE
-            gone = publishing is not None and broadcast.client_id not in publishing
+            gone = (
+                publishers is not None
+                and publishers.get(broadcast.client_id) != broadcast.channel.name
+            )
             if silent or (gone and now - broadcast.started_at >= timedelta(seconds=5)):
                 _end(broadcast, Broadcast.EndReason.LOST, drop=False)
                 ended += 1

@@ -80,7 +80,7 @@ def test_reconcile_ends_a_silent_broadcast_at_its_last_heartbeat(alice):
 def test_reconcile_ends_a_broadcast_nginx_no_longer_has(alice):
     broadcast = go_live(alice.channel)
     Broadcast.objects.update(started_at=timezone.now() - timedelta(seconds=30))
-    with mock.patch("streams.nginx.ingest_client_ids", return_value={"99"}):
+    with mock.patch("streams.nginx.ingest_publishers", return_value={"99": "alice", "5": "bob"}):
         assert services.broadcasts_reconcile() == 1
     broadcast.refresh_from_db()
     assert broadcast.end_reason == Broadcast.EndReason.LOST
@@ -89,7 +89,7 @@ def test_reconcile_ends_a_broadcast_nginx_no_longer_has(alice):
 def test_reconcile_keeps_a_broadcast_nginx_still_has(alice):
     broadcast = go_live(alice.channel)
     Broadcast.objects.update(started_at=timezone.now() - timedelta(seconds=30))
-    with mock.patch("streams.nginx.ingest_client_ids", return_value={"5"}):
+    with mock.patch("streams.nginx.ingest_publishers", return_value={"5": "alice"}):
         assert services.broadcasts_reconcile() == 0
     broadcast.refresh_from_db()
     assert broadcast.is_live

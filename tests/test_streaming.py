@@ -80,7 +80,7 @@ def test_rotating_the_key_while_live_drops_the_broadcast(rtmp, alice):
     broadcast = alice.channel.broadcasts.get()
     assert broadcast.end_reason == Broadcast.EndReason.KEY_ROTATED
     # nginx's on_publish_done for the dropped publisher must not disturb the ended record.
-    wait_for(lambda: nginx.ingest_client_ids() == set(), timeout=5, message="the drop")
+    wait_for(lambda: nginx.ingest_publishers() == {}, timeout=5, message="the drop")
     broadcast.refresh_from_db()
     assert broadcast.end_reason == Broadcast.EndReason.KEY_ROTATED
     assert alice.channel.broadcasts.count() == 1
