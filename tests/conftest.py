@@ -1,6 +1,8 @@
 """Shared fixtures. Streaming fixtures (nginx, ffmpeg) live in tests/streaming.py,
 the browser in tests/browser.py; both are registered here as plugins."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,3 +19,10 @@ def _mail_outbox_and_fast_hashing(settings):
 def pytest_configure(config) -> None:
     # whitenoise warns on every request when STATIC_ROOT is missing (no collectstatic yet).
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        # A file, not :memory:, so that a separate Django process (gunicorn in the
+        # restart tests) sees the test data. One per run: runs may overlap.
+        database.setdefault("TEST", {})["NAME"] = os.path.join(
+            tempfile.gettempdir(), f"echo-test-{os.getpid()}.sqlite3"
+        )
