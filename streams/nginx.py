@@ -142,13 +142,20 @@ def start_private_nginx(config: NginxConfig, *, timeout: float = 10.0) -> subpro
 
 
 def stop_private_nginx(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGQUIT)  # graceful: lets hls_cleanup finish
+    # A graceful stop (SIGQUIT) waits for RTMP sessions, which never end by themselves,
+    # and a SIGKILL of the master would orphan a worker with its publishers still
+    # connected: so a moment for the graceful stop, then the fast one (SIGTERM).
+    for sig, timeout in ((signal.SIGQUIT, 2), (signal.SIGTERM, 10)):
+        if process.poll() is not None:
+            return
+        process.send_signal(sig)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=timeout)
+            return
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            continue
+    process.kill()
+    process.wait()
 
 
 def _port_open(port: int) -> bool:
