@@ -55,7 +55,9 @@ def test_after_nginx_is_killed_the_channel_goes_offline_and_can_go_live_again(rt
         interval=1,
         message="the channel to go offline",
     )
-    assert time.monotonic() - killed_at <= 30
+    elapsed = time.monotonic() - killed_at
+    print(f"nginx SIGKILL: offline after {elapsed:.1f} s")
+    assert elapsed <= 30
     broadcast = alice.channel.broadcasts.get()
     assert broadcast.end_reason == Broadcast.EndReason.LOST
     # Ended at its last sign of life (its start or last heartbeat), not at detection.
@@ -91,6 +93,8 @@ def test_an_encoder_whose_network_vanishes_goes_offline_within_10_seconds(rtmp, 
     stopped_at = time.monotonic()
     try:
         wait_for(lambda: not is_live(alice.channel), timeout=10, message="offline")
-        assert time.monotonic() - stopped_at <= 10
+        elapsed = time.monotonic() - stopped_at
+        print(f"encoder network gone: offline after {elapsed:.1f} s")
+        assert elapsed <= 10
     finally:
         publisher.send_signal(signal.SIGCONT)

@@ -1,5 +1,7 @@
 """End to end with real processes: nginx-rtmp from deploy/, ffmpeg publishing, Django live."""
 
+import time
+
 import pytest
 
 from accounts.models import User
@@ -75,8 +77,10 @@ def test_the_channel_goes_offline_when_the_publisher_stops(rtmp, alice):
 
 def test_rotating_the_key_while_live_drops_the_broadcast(rtmp, alice):
     publisher = go_live(rtmp, alice.channel)
+    rotated_at = time.monotonic()
     services.stream_key_rotate(channel=alice.channel)
     publisher.wait(timeout=5)
+    print(f"key rotation: publisher dropped after {time.monotonic() - rotated_at:.2f} s")
     broadcast = alice.channel.broadcasts.get()
     assert broadcast.end_reason == Broadcast.EndReason.KEY_ROTATED
     # nginx's on_publish_done for the dropped publisher must not disturb the ended record.
@@ -88,8 +92,10 @@ def test_rotating_the_key_while_live_drops_the_broadcast(rtmp, alice):
 
 def test_a_staff_ban_while_live_drops_the_broadcast(rtmp, alice):
     publisher = go_live(rtmp, alice.channel)
+    banned_at = time.monotonic()
     services.channel_ban(channel=alice.channel)
     publisher.wait(timeout=5)
+    print(f"staff ban: publisher dropped after {time.monotonic() - banned_at:.2f} s")
     assert alice.channel.broadcasts.get().end_reason == Broadcast.EndReason.BANNED
     again = rtmp.publish(alice.channel.stream_key)
     assert again.wait(timeout=15) != 0
