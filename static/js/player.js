@@ -26,14 +26,49 @@
   // Two media errors this close together: rebuild the player instead of recovering.
   const MEDIA_ERROR_WINDOW_MS = 5000;
 
-  const HLS_CONFIG = {
-    // nginx-rtmp writes plain HLS (no LL-HLS parts): stay one fragment behind
-    // the live edge and speed up (at most 1.5x) to catch up after a stall.
-    lowLatencyMode: false,
-    liveSyncDurationCount: 1,
+  // Latency. nginx-rtmp lists a fragment only once the next keyframe closes it, so a
+  // viewer can be no closer to the live edge than one fragment (the encoder's keyframe
+  // interval: 1 s with the settings the dashboard recommends). On top of that we keep
+  // a quarter of a fragment in hand for the next one to arrive, and never more.
+  const LIVE_SYNC_FRAGMENTS = 1.25;
+  // Behind the target by more than this (a stall, a slow start): play faster until back.
+  const CATCH_UP_FROM_S = 0.12;
+  const CATCH_UP_UNTIL_S = 0.03;
+  const MAX_CATCH_UP_RATE = 1.5;
+  // Don't play faster with less than this buffered: it would only cause a stall.
+  const CATCH_UP_MIN_BUFFER_S = 0.25;
+  // The playlist loader starts asking this long before the next fragment is due, and
+  // then asks this often until nginx lists it.
+  const PLAYLIST_EARLY_MS = 100;
+  const PLAYLIST_POLL_MS = 40;
+  // The playlist the page prefetched is used if it is at most this old.
+  const PREFETCH_MAX_AGE_MS = 2000;
+
+  const hlsConfig = (Hls) => ({
+    // hls.js then asks for the next playlist as soon as it has one, which the loader
+    // below holds until the next fragment is listed. Without parts in the playlist
+    // (nginx-rtmp has none) it changes nothing else, bar a catch-up turned off below.
+    lowLatencyMode: true,
+    liveSyncDurationCount: LIVE_SYNC_FRAGMENTS,
+    // Further behind than this (a long stall, a sleeping tab): jump to the live edge.
     liveMaxLatencyDurationCount: 3,
-    maxLiveSyncPlaybackRate: 1.5,
+    // Catching up is done by keepUp() below: hls.js only does it with more than a
+    // second buffered, which one-second fragments never leave.
+    maxLiveSyncPlaybackRate: 1,
+    // After a stall, stay a little further behind (hls.js's default adds a whole second).
+    liveSyncOnStallIncrease: 0.25,
     backBufferLength: 10,
+    // Loading starts at the newest fragment (see start()), fetched while MediaSource
+    // is still opening.
+    autoStartLoad: false,
+    startFragPrefetch: true,
+    // No interstitials in nginx-rtmp's playlists; their controller would also start
+    // loading at the playlist start by itself.
+    enableInterstitialPlayback: false,
+    // Transmux on the main thread: a worker has to start a second copy of hls.js first
+    // (time to first frame), and a one-second fragment takes a few ms to transmux.
+    enableWorker: false,
+    pLoader: edgeWaitingPlaylistLoader(Hls),
     // A missing playlist is retried by the player itself (RETRY_DELAY_MS), so
     // hls.js reports it at once instead of backing off on its own.
     manifestLoadPolicy: {
@@ -44,6 +79,133 @@
         errorRetry: { maxNumRetry: 0, retryDelayMs: 0, maxRetryDelayMs: 0 },
       },
     },
+  });
+
+  // nginx-rtmp rewrites the playlist whenever a fragment closes, but hls.js polls it on
+  // its own clock and finds a new fragment up to half a fragment late. So this playlist
+  // loader does the server's part of LL-HLS blocking playlist reload: it tells hls.js
+  // that the playlist can block, so hls.js asks again for the next media sequence number
+  // (_HLS_msn) as soon as it has a playlist, and holds that request until nginx lists
+  // the fragment: idle until it is nearly due, then asking every PLAYLIST_POLL_MS.
+  // (nginx serves the playlist as a file and ignores the query.)
+  const edgeWaitingPlaylistLoader = (Hls) => {
+    const Loader = Hls.DefaultConfig.loader;
+    // The newest fragment so far, and when it appeared (0: not seen appearing).
+    const seen = { sequence: -1, at: 0, duration: 0 };
+
+    const newest = (playlist, sawItAppear) => {
+      const first = /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(playlist);
+      const durations = [...playlist.matchAll(/#EXTINF:([\d.]+)/g)];
+      const sequence = (first ? Number(first[1]) : 0) + durations.length - 1;
+      if (sequence > seen.sequence) {
+        seen.sequence = sequence;
+        seen.at = sawItAppear ? performance.now() : 0;
+        seen.duration = durations.length ? Number(durations[durations.length - 1][1]) : 0;
+      }
+      return sequence;
+    };
+
+    const canBlock = (playlist) =>
+      playlist.replace("#EXTM3U", "#EXTM3U\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES");
+
+    return class EdgeWaitingPlaylistLoader {
+      constructor(config) {
+        this.config = config;
+        this.loader = new Loader(config);
+        this.timer = null;
+        this.context = null;
+      }
+
+      get stats() {
+        return this.loader.stats;
+      }
+
+      load(context, loaderConfig, callbacks) {
+        this.context = context;
+        const url = new URL(context.url, location.href);
+        const wanted = Number(url.searchParams.get("_HLS_msn")) || null;
+        for (const name of ["_HLS_msn", "_HLS_part", "_HLS_skip"]) url.searchParams.delete(name);
+        // Hold at most a few fragments: if the stream has ended, hls.js must see it.
+        const giveUpAt = performance.now() + 3000;
+        let waited = false;
+        const attempt = () => {
+          this.timer = null;
+          this.loader.destroy();
+          this.loader = new Loader(this.config);
+          this.loader.load({ ...context, url: url.href }, loaderConfig, {
+            onSuccess: (response, stats, _, networkDetails) => {
+              const playlist = String(response.data);
+              if (wanted && newest(playlist, waited) < wanted && performance.now() < giveUpAt) {
+                waited = true;
+                this.timer = setTimeout(attempt, PLAYLIST_POLL_MS);
+                return;
+              }
+              response.data = canBlock(playlist);
+              callbacks.onSuccess(response, stats, context, networkDetails);
+            },
+            onError: (error, _, networkDetails, stats) =>
+              callbacks.onError(error, context, networkDetails, stats),
+            onTimeout: (stats, _, networkDetails) =>
+              callbacks.onTimeout(stats, context, networkDetails),
+            onAbort: (stats, _, networkDetails) =>
+              callbacks.onAbort && callbacks.onAbort(stats, context, networkDetails),
+          });
+        };
+
+        // The first playlist: the page (channel.html) asked for it while hls.js loaded.
+        const prefetch = wanted ? null : window.echoPrefetch;
+        if (prefetch) {
+          window.echoPrefetch = null;
+          this.timer = 0; // until the prefetch settles; abort() cancels
+          prefetch.then((fetched) => {
+            if (this.timer !== 0) return;
+            this.timer = null;
+            const age = fetched ? performance.now() - fetched.received : Infinity;
+            if (age > PREFETCH_MAX_AGE_MS || fetched.url !== url.href) {
+              attempt();
+              return;
+            }
+            newest(fetched.playlist, false);
+            const { stats } = this.loader;
+            stats.loading.start = fetched.requested;
+            stats.loading.first = stats.loading.end = fetched.received;
+            stats.loaded = stats.total = fetched.playlist.length;
+            callbacks.onSuccess({ url: url.href, data: canBlock(fetched.playlist) }, stats, context, null);
+          });
+          return;
+        }
+
+        // The next fragment is due one fragment after the last one appeared (if we
+        // don't know when that was, ask until we see one appear).
+        const known = wanted === seen.sequence + 1 && seen.at;
+        const due = known ? seen.at + seen.duration * 1000 : 0;
+        const idle = due - PLAYLIST_EARLY_MS - performance.now();
+        if (idle > 0) this.timer = setTimeout(attempt, idle);
+        else attempt();
+      }
+
+      abort() {
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = null;
+        this.loader.abort();
+      }
+
+      destroy() {
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = null;
+        this.loader.destroy();
+      }
+    };
+  };
+
+  const bufferedAhead = (video) => {
+    const ranges = video.buffered;
+    for (let i = 0; i < ranges.length; i++) {
+      if (ranges.start(i) <= video.currentTime + 0.1 && video.currentTime < ranges.end(i)) {
+        return ranges.end(i) - video.currentTime;
+      }
+    }
+    return 0;
   };
 
   const STATUS_TEXT = {
@@ -100,13 +262,20 @@
 
       this.video.addEventListener("playing", () => this.onPlaying());
       this.video.addEventListener("waiting", () => this.onWaiting());
+      this.video.addEventListener("timeupdate", () => this.keepUp());
       this.video.addEventListener("error", () => {
         // Native HLS (Safari without MSE) reports failures here.
         if (!this.hls && this.video.getAttribute("src")) this.onNetworkTrouble();
       });
 
-      if (this.live) this.start();
-      this.poll();
+      if (this.live) {
+        // The page says the channel is live: start at once, and leave the network to
+        // the playlist and the first fragment until then.
+        this.start();
+        setTimeout(() => this.poll(), POLL_INTERVAL_MS);
+      } else {
+        this.poll();
+      }
     }
 
     setState(state) {
@@ -199,8 +368,18 @@
       if (!this.live || this.hls) return;
 
       if (Hls && Hls.isSupported()) {
-        const hls = new Hls(HLS_CONFIG);
+        // The latency bench (bench/latency.py) swaps in hls.js's defaults through this.
+        const hls = new Hls(window.echoHlsConfigOverride || hlsConfig(Hls));
         this.hls = hls;
+        if (!window.echoHlsConfigOverride) {
+          // Start with the newest fragment: it begins with a keyframe (the first frame
+          // shows without decoding up to a mid-fragment position), it is the one the
+          // page prefetched, and keepUp() gets to the target latency from there.
+          hls.once(Hls.Events.LEVEL_LOADED, (event, { details }) => {
+            const newest = details.fragments[details.fragments.length - 1];
+            hls.startLoad(newest && details.live ? newest.start : -1);
+          });
+        }
         hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());
         hls.on(Hls.Events.ERROR, (event, data) => {
           if (hls === this.hls && data.fatal) this.onFatalError(Hls, data);
@@ -226,6 +405,7 @@
       clearTimeout(this.retryTimer);
       clearTimeout(this.stallTimer);
       this.retryTimer = this.stallTimer = null;
+      this.video.playbackRate = 1;
       if (this.hls) {
         this.hls.destroy();
         this.hls = null;
@@ -252,6 +432,9 @@
         this.lastMediaError = now;
         if (!again) {
           this.hls.recoverMediaError();
+          // It restarts loading only from a position: with nothing played yet, and
+          // autoStartLoad off (see start()), that is up to us.
+          if (!this.video.currentTime) this.hls.startLoad(-1);
           return;
         }
       }
@@ -269,6 +452,22 @@
       clearTimeout(this.stallTimer);
       this.stallTimer = null;
       if (this.live) this.setState("playing");
+    }
+
+    // Back to the target latency after a stall or a slow start by playing faster (1 s
+    // behind: 1.5x, 0.2 s: 1.2x; pitch is kept) rather than jumping and stalling again.
+    keepUp() {
+      const { hls, video } = this;
+      if (!hls || window.echoHlsConfigOverride || video.paused || !hls.targetLatency) return;
+      const behind = hls.latency - hls.targetLatency;
+      const catchingUp = video.playbackRate > 1;
+      let rate = 1;
+      if (behind > (catchingUp ? CATCH_UP_UNTIL_S : CATCH_UP_FROM_S)) {
+        if (bufferedAhead(video) > CATCH_UP_MIN_BUFFER_S) {
+          rate = Math.min(MAX_CATCH_UP_RATE, 1 + Math.round(behind * 20) / 20);
+        }
+      }
+      if (video.playbackRate !== rate) video.playbackRate = rate;
     }
 
     onWaiting() {
