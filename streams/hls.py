@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-# nginx-rtmp cuts a segment at the first keyframe after hls_fragment (1 s), so a
+# nginx-rtmp cuts a segment at the first keyframe after hls_fragment (900 ms), so a
 # segment as long as this means the encoder sends keyframes too rarely for low latency.
 LOW_LATENCY_MAX_SEGMENT_SECONDS = 1.5
 
