@@ -8,12 +8,13 @@ USERNAME_PATTERN = r"^[a-z0-9_-]{3,25}\Z"
 # First path segments that routes (or nginx) own, plus names that would mislead viewers.
 RESERVED_USERNAMES = frozenset(
     """
-    about account accounts admin administrator api app apps assets auth browse
+    about account accounts admin administrator api app apps assets auth browse c
     categories category channel channels dashboard directory docs echo echotv
-    embed favicon.ico feed follow following help hls home index internal live
-    login logout media me moderator new null password popular privacy robots.txt
-    root rtmp search settings signup static staff stat stats status stream
-    streams support system terms undefined user users video videos watch www
+    embed favicon.ico feed follow followers following help hls home index internal
+    live login logout media me moderator new null password popular privacy
+    robots.txt root rtmp search settings signup static staff stat stats status
+    stream streams support system terms thumbnails thumbs undefined unsubscribe
+    user users video videos viewers watch www
     """.split()
 )
 

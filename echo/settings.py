@@ -85,6 +85,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    # Swagger UI's files, served by staticfiles: no CDN.
+    "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
     "accounts",
@@ -229,13 +233,44 @@ STORAGES = {
     },
 }
 
+# nginx (deploy/) is the one proxy in front of Django and appends the client's address
+# to X-Forwarded-For: without this every client would share nginx's 127.0.0.1 (one
+# rate limit for everyone), or pick its own address by sending the header itself.
+# Add one per further proxy (a TLS terminator or CDN in front of nginx).
+ECHO_TRUSTED_PROXIES = envint("ECHO_TRUSTED_PROXIES", "1")
+ALLAUTH_TRUSTED_PROXY_COUNT = ECHO_TRUSTED_PROXIES
+
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 24,
+    # Counted in the default cache, so the limits hold across gunicorn workers.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"anon": "120/minute", "user": "600/minute"},
+    "NUM_PROXIES": ECHO_TRUSTED_PROXIES,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "echo.tv API",
+    "DESCRIPTION": "Live channels, channel pages, your own channel and follows. "
+    "Log in with a session (the website's) or a token from POST /api/auth/token/ "
+    "sent as `Authorization: Token <key>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies list only the writable fields, not the whole response.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Swagger UI would otherwise load a badge from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # Security: strict by default when DEBUG is off, so `check --deploy` is clean in production.
@@ -262,6 +297,11 @@ ECHO_NGINX_CONTROL_URL = os.getenv("ECHO_NGINX_CONTROL_URL", "http://127.0.0.1:8
 ECHO_HLS_URL = os.getenv("ECHO_HLS_URL", "/hls/")
 # Where nginx writes HLS (hls_path); Django reads playlists from here to measure segments.
 ECHO_HLS_PATH = Path(os.getenv("ECHO_HLS_PATH", str(BASE_DIR / "var" / "hls")))
+# Viewer heartbeats: one small file per watching tab (no database write per beat).
+ECHO_VIEWERS_PATH = Path(os.getenv("ECHO_VIEWERS_PATH", str(BASE_DIR / "var" / "viewers")))
+# Live thumbnails, written by nginx's exec_push ffmpeg and served by nginx.
+ECHO_THUMBS_PATH = Path(os.getenv("ECHO_THUMBS_PATH", str(ECHO_HLS_PATH.parent / "thumbs")))
+ECHO_THUMBS_URL = os.getenv("ECHO_THUMBS_URL", "/thumbs/")
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from streams import services
-from streams.models import Broadcast, Category, Channel
+from streams.models import Broadcast, Category, Channel, Follow
 
 
 @admin.register(Category)
@@ -46,7 +46,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
 @admin.register(Broadcast)
 class BroadcastAdmin(admin.ModelAdmin):
-    list_display = ["channel", "title", "started_at", "ended_at", "end_reason"]
+    list_display = ["channel", "title", "started_at", "ended_at", "end_reason", "peak_viewers"]
     list_filter = ["end_reason", "category"]
     search_fields = ["channel__user__username", "title"]
     list_select_related = ["channel__user"]
@@ -60,6 +60,8 @@ class BroadcastAdmin(admin.ModelAdmin):
         "last_seen_at",
         "ended_at",
         "end_reason",
+        "peak_viewers",
+        "followers_notified_at",
     ]
     actions = ["end_now"]
 
@@ -70,3 +72,13 @@ class BroadcastAdmin(admin.ModelAdmin):
     def end_now(self, request, queryset) -> None:
         ended = sum(services.broadcast_end(broadcast=b) for b in queryset.filter(ended_at=None))
         self.message_user(request, f"Ended {ended} live broadcast(s).", messages.SUCCESS)
+
+
+@admin.register(Follow)
+class FollowAdmin(admin.ModelAdmin):
+    list_display = ["user", "channel", "notify_by_email", "created_at"]
+    list_filter = ["notify_by_email"]
+    search_fields = ["user__username", "channel__user__username"]
+    list_select_related = ["user", "channel__user"]
+    raw_id_fields = ["user", "channel"]
+    date_hierarchy = "created_at"

@@ -1,10 +1,22 @@
-from django.urls import path
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from streams import api
 
 app_name = "api"
 
 urlpatterns = [
+    path("categories/", api.CategoryList.as_view(), name="categories"),
     path("channels/live/", api.LiveChannelList.as_view(), name="live-channels"),
     path("channels/<str:username>/", api.ChannelDetail.as_view(), name="channel-detail"),
+    path("channels/<str:username>/follow/", api.ChannelFollow.as_view(), name="follow"),
+    path("me/channel/", api.OwnChannel.as_view(), name="own-channel"),
+    path("me/channel/rotate-key/", api.OwnChannelRotateKey.as_view(), name="rotate-key"),
+    path("me/following/", api.FollowedChannelList.as_view(), name="following"),
+    path("me/token/", api.OwnToken.as_view(), name="own-token"),
+    path("auth/token/", api.TokenObtain.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Last: everything else under /api/ is a JSON 404.
+    re_path(r"^(?P<path>.*)$", api.not_found),
 ]

@@ -38,6 +38,16 @@ class ChannelQuerySet(models.QuerySet):
             pk__in=Broadcast.objects.filter(ended_at__isnull=True).values("channel_id")
         )
 
+    def with_live_state(self) -> "ChannelQuerySet":
+        """Each channel with .live_since (None when offline) and .last_live_at."""
+        broadcasts = Broadcast.objects.filter(channel=models.OuterRef("pk"))
+        live = broadcasts.filter(ended_at__isnull=True).order_by("-started_at")
+        ended = broadcasts.filter(ended_at__isnull=False).order_by("-ended_at")
+        return self.annotate(
+            live_since=models.Subquery(live.values("started_at")[:1]),
+            last_live_at=models.Subquery(ended.values("ended_at")[:1]),
+        )
+
     def with_key(self, key: str) -> "ChannelQuerySet":
         # Look keys up by digest: the comparison the database makes then leaks
         # nothing about how much of a guessed key was right.
@@ -113,6 +123,14 @@ class Broadcast(models.Model):
     )
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+    peak_viewers = models.PositiveIntegerField(
+        default=0, help_text="Most players watching at once (folded in on nginx's heartbeats)."
+    )
+    followers_notified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the go-live e-mails to followers were sent (or skipped): at most once.",
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -135,3 +153,26 @@ class Broadcast(models.Model):
     @property
     def duration(self):
         return (self.ended_at or timezone.now()) - self.started_at
+
+
+class Follow(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follows"
+    )
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="follows")
+    notify_by_email = models.BooleanField(
+        default=True, help_text="E-mail the follower when the channel goes live."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "channel"], name="follow_once_per_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} follows {self.channel}"
+
+    def get_absolute_url(self) -> str:
+        return self.channel.get_absolute_url()

@@ -6,6 +6,7 @@ One template serves local runs, tests and production; only the values differ.
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,20 +38,31 @@ class NginxConfig:
     server_name: str = "_"
     user: str = ""
     error_log_level: str = "notice"
-    hls_fragment: str = "1s"
+    # Just under the 1 s keyframe interval: every keyframe cuts a fragment (the template).
+    hls_fragment: str = "900ms"
     hls_playlist_length: str = "4s"
     notify_update_timeout: str = "10s"
     access_log: str = ""
     error_log: str = ""
+    # Live preview images (streams/thumbnails.py); next to hls_path unless given.
+    thumbs_path: str = ""
+    ffmpeg: str = ""
 
     def values(self) -> dict[str, str]:
         values = {key: str(value) for key, value in asdict(self).items()}
+        values["thumbs_path"] = self.thumbs_dir
+        # nginx-rtmp's exec runs without a shell and with an empty PATH.
+        values["ffmpeg"] = self.ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
         values["rtmp_listen"] = str(self.rtmp_port)
         values["callback_url"] = f"http://127.0.0.1:{self.control_port}/internal/rtmp"
         values["user_directive"] = f"user {self.user};" if self.user else ""
         values["access_log"] = self.access_log or f"{self.prefix}/logs/access.log"
         values["error_log"] = self.error_log or f"{self.prefix}/logs/error.log"
         return values
+
+    @property
+    def thumbs_dir(self) -> str:
+        return self.thumbs_path or str(Path(self.hls_path).parent / "thumbs")
 
 
 def render_config(config: NginxConfig) -> str:
@@ -73,6 +85,7 @@ def write_config(config: NginxConfig) -> Path:
     for sub in ("logs", "tmp"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     Path(config.hls_path).mkdir(parents=True, exist_ok=True)
+    Path(config.thumbs_dir).mkdir(parents=True, exist_ok=True)
     path = prefix / "nginx.conf"
     path.write_text(render_config(config))
     # The rendered file holds the callback secret.

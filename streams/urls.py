@@ -1,13 +1,21 @@
 from django.urls import path
 
-from streams import views
+from streams import follows, views
 
 app_name = "streams"
 
 urlpatterns = [
     path("", views.directory, name="directory"),
+    path("c/<slug:slug>/", views.category, name="category"),
+    path("search/", views.search, name="search"),
+    path("following/", follows.following, name="following"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/rotate-key/", views.rotate_key, name="rotate-key"),
     path("<str:username>", views.channel, name="channel"),
     path("<str:username>/status.json", views.channel_status, name="channel-status"),
+    path("<str:username>/viewers", views.viewer_heartbeat, name="viewer-heartbeat"),
+    path("<str:username>/follow", follows.follow, name="follow"),
+    path("<str:username>/unfollow", follows.unfollow, name="unfollow"),
+    path("<str:username>/follow/emails", follows.follow_emails, name="follow-emails"),
+    path("<str:username>/unsubscribe/<str:token>", follows.unsubscribe, name="unsubscribe"),
 ]

@@ -1,17 +1,42 @@
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from streams import services
+from streams import services, thumbnails, viewers
 from streams.forms import ChannelSettingsForm, RotateKeyForm
-from streams.models import Broadcast, Channel
+from streams.models import Broadcast, Category, Channel, Follow
+
+FOLLOWING_ON_DIRECTORY = 8
+SEARCH_RESULTS = 50
+SEARCH_MAX_LENGTH = 100
+
+
+def _live_first(channels: QuerySet[Channel]) -> QuerySet[Channel]:
+    return channels.order_by(
+        F("live_since").desc(nulls_last=True),
+        F("last_live_at").desc(nulls_last=True),
+        "user__username",
+    )
+
+
+def followed_channels(user, *, limit: int | None = None) -> list[Channel]:
+    """The channels the user follows, live first, with .live_since, .last_live_at, .viewers."""
+    followed = Channel.objects.with_live_state().filter(follows__user=user)
+    channels = list(_live_first(followed.select_related("user", "category"))[:limit])
+    for channel in channels:
+        channel.viewers = viewers.viewer_count(channel.name) if channel.live_since else 0
+    return channels
 
 
 def _live_channels() -> list[Channel]:
-    """Live channels, newest broadcast first, each with its open broadcast as .live_since."""
+    """Live channels, most watched first, each with .live_since, .viewers and .thumbnail_url."""
     # Start from the open broadcasts rather than Channel.objects.live(): one query
     # gives each channel with the time it went live.
     broadcasts = (
@@ -24,11 +49,43 @@ def _live_channels() -> list[Channel]:
         if broadcast.channel_id not in channels:
             broadcast.channel.live_since = broadcast.started_at
             channels[broadcast.channel_id] = broadcast.channel
-    return list(channels.values())
+    for channel in channels.values():
+        channel.viewers = viewers.viewer_count(channel.name)
+        channel.thumbnail_url = thumbnails.thumbnail_url(channel.name)
+    # Stable sort: equally watched channels stay newest first.
+    return sorted(channels.values(), key=lambda channel: -channel.viewers)
+
+
+def _category_chips(live: list[Channel]) -> list[Category]:
+    """Every category with .live: how many of the live channels are in it."""
+    categories = list(Category.objects.all())
+    for category in categories:
+        category.live = sum(1 for channel in live if channel.category_id == category.pk)
+    return categories
+
+
+def _directory(request: HttpRequest, *, category: Category | None) -> HttpResponse:
+    live = _live_channels()
+    channels = [c for c in live if c.category_id == category.pk] if category else live
+    context = {
+        "channels": channels,
+        "categories": _category_chips(live),
+        "current_category": category,
+        "following": None,
+    }
+    if request.user.is_authenticated and category is None:
+        context["following"] = followed_channels(request.user, limit=FOLLOWING_ON_DIRECTORY)
+    return render(request, "streams/directory.html", context)
 
 
 def directory(request: HttpRequest) -> HttpResponse:
-    return render(request, "streams/directory.html", {"channels": _live_channels()})
+    slug = request.GET.get("category")
+    category = get_object_or_404(Category, slug=slug) if slug else None
+    return _directory(request, category=category)
+
+
+def category(request: HttpRequest, slug: str) -> HttpResponse:
+    return _directory(request, category=get_object_or_404(Category, slug=slug))
 
 
 def _channel_or_404(username: str) -> Channel:
@@ -39,10 +96,17 @@ def _channel_or_404(username: str) -> Channel:
 
 def channel(request: HttpRequest, username: str) -> HttpResponse:
     channel = _channel_or_404(username)
+    broadcast = channel.live_broadcast
+    follow = None
+    if request.user.is_authenticated:
+        follow = Follow.objects.filter(user=request.user, channel=channel).first()
     context = {
         "channel": channel,
-        "broadcast": channel.live_broadcast,
+        "broadcast": broadcast,
         "past_broadcasts": channel.broadcasts.filter(ended_at__isnull=False)[:10],
+        "viewers": viewers.viewer_count(channel.name) if broadcast else 0,
+        "follower_count": channel.follows.count(),
+        "follow": follow,
     }
     return render(request, "streams/channel.html", context)
 
@@ -113,3 +177,71 @@ def rotate_key(request: HttpRequest) -> HttpResponse:
         request, "Your stream key was replaced. Paste the new key into OBS to go live again."
     )
     return redirect("streams:dashboard")
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    """Channels by name (username or display name) or title, live ones first."""
+    query = " ".join(request.GET.get("q", "").split())[:SEARCH_MAX_LENGTH]
+    results: list[Channel] = []
+    if query:
+        matches = Channel.objects.with_live_state().filter(
+            Q(user__username__icontains=query)
+            | Q(user__display_name__icontains=query)
+            | Q(title__icontains=query),
+            user__is_active=True,
+        )
+        results = list(_live_first(matches.select_related("user", "category"))[:SEARCH_RESULTS])
+        for channel in results:
+            channel.viewers = viewers.viewer_count(channel.name) if channel.live_since else 0
+    return render(request, "streams/search.html", {"query": query, "results": results})
+
+
+def _client_address(request: HttpRequest) -> str:
+    remote = request.META.get("REMOTE_ADDR", "")
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if forwarded and remote in ("127.0.0.1", "::1"):
+        # Behind nginx (deploy/): it appends the address it saw to whatever the client
+        # sent, so only the last entry is not the client's own claim.
+        return forwarded.rsplit(",", 1)[-1].strip()[:64]
+    return remote
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt
+@require_POST
+def viewer_heartbeat(request: HttpRequest, username: str) -> JsonResponse:
+    """A playing player says it is still watching (or, with "leaving", that it stopped).
+
+    No CSRF token: anonymous viewers have no session, and the beat changes nothing but
+    a count. It is still same-origin only: the body must be JSON, which a cross-site
+    form cannot send and a cross-site script can send only after a CORS preflight this
+    site never grants; browsers that label requests must label it same-origin.
+    """
+    if request.content_type != "application/json":
+        return _no_store(JsonResponse({"error": "send JSON"}, status=415))
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return _no_store(JsonResponse({"error": "cross-site"}, status=403))
+    client = _client_address(request)
+    if not viewers.heartbeat_allowed(client):
+        return _no_store(JsonResponse({"error": "too many heartbeats"}, status=429))
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > 200:
+            raise ValueError("too long")
+        beat = json.loads(request.body)
+        viewer_id = beat["viewer"]
+        leaving = beat.get("leaving", False) is True
+        if not isinstance(viewer_id, str) or not viewers.VIEWER_ID.match(viewer_id):
+            raise ValueError("bad viewer id")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return _no_store(JsonResponse({"error": "malformed heartbeat"}, status=400))
+    if not viewers.CHANNEL_NAME.match(username) or not viewers.channel_is_live(username):
+        return _no_store(JsonResponse({"live": False, "viewers": 0}, status=404))
+    if leaving:
+        viewers.viewer_left(username, viewer_id=viewer_id, client=client)
+    else:
+        viewers.viewer_seen(username, viewer_id=viewer_id, client=client)
+    return _no_store(JsonResponse({"live": True, "viewers": viewers.viewer_count(username)}))

@@ -51,6 +51,10 @@ class RtmpServer:
     def hls_dir(self) -> Path:
         return Path(self.config.hls_path)
 
+    @property
+    def thumbs_dir(self) -> Path:
+        return Path(self.config.thumbs_path)
+
     def ingest_url(self, key: str) -> str:
         return f"rtmp://127.0.0.1:{self.config.rtmp_port}/ingest/{key}"
 
@@ -90,8 +94,11 @@ def rtmp(live_server, settings, tmp_path, transactional_db):
         callback_secret=CALLBACK_SECRET,
         # As root, workers would run as nobody and could not write into tmp_path.
         user=getpass.getuser() if os.geteuid() == 0 else "",
+        thumbs_path=str(tmp_path / "thumbs"),
     )
     settings.ECHO_HLS_PATH = Path(config.hls_path)
+    settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
+    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
     server = RtmpServer(config=config, process=start_private_nginx(config))
     try:
         yield server

@@ -48,3 +48,10 @@ def ago(value: datetime | None) -> str:
     if timezone.now() - value < timedelta(minutes=1):
         return "just now"
     return f"{timesince(value)} ago"
+
+
+@register.filter
+def viewers(count: int | None) -> str:
+    """ "1 viewer", "1,204 viewers": the same words static/js/viewers.js writes."""
+    count = count or 0
+    return f"{count:,} viewer" + ("" if count == 1 else "s")

@@ -12,6 +12,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--prefix", required=True, help="nginx prefix: pid, logs, temp files")
         parser.add_argument("--hls-path", required=True, help="where HLS playlists are written")
+        parser.add_argument(
+            "--thumbs-path",
+            default="",
+            help="where live preview images are written (default: 'thumbs' next to --hls-path)",
+        )
         parser.add_argument("--http-listen", default="8000", help="public HTTP listen address")
         parser.add_argument("--rtmp-port", type=int, default=1935)
         parser.add_argument("--control-port", type=int, default=8099, help="loopback stat/control")
@@ -31,6 +36,7 @@ class Command(BaseCommand):
             callback_secret=settings.ECHO_RTMP_CALLBACK_SECRET,
             server_name=options["server_name"],
             user=options["user"],
+            thumbs_path=options["thumbs_path"],
         )
         try:
             if options["stdout"]:

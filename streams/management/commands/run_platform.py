@@ -132,6 +132,7 @@ class Command(BaseCommand):
             prefix=str(Path(options["nginx_prefix"]).resolve()),
             # Django reads the playlists from the same place.
             hls_path=str(settings.ECHO_HLS_PATH),
+            thumbs_path=str(settings.ECHO_THUMBS_PATH),
             http_listen=str(options["http_port"]),
             rtmp_port=options["rtmp_port"],
             control_port=control_port,
