@@ -52,12 +52,8 @@ def _followed_channels(user) -> QuerySet[Channel]:
 
 
 def _own_channel(request: Request) -> Channel:
-    try:
-        return _channels().get(user=request.user)
-    except Channel.DoesNotExist:
-        # Users created before the post_save signal existed (or loaded from fixtures).
-        services.channel_create(user=request.user)
-        return _channels().get(user=request.user)
+    services.channel_for_user(user=request.user)
+    return _channels().get(user=request.user)
 
 
 # --- serializers ---------------------------------------------------------------

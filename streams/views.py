@@ -131,20 +131,13 @@ def channel_status(request: HttpRequest, username: str) -> JsonResponse:
     return response
 
 
-def _own_channel(request: HttpRequest) -> Channel:
-    try:
-        return request.user.channel
-    except Channel.DoesNotExist:
-        # Users created before the post_save signal existed (or loaded from fixtures).
-        return services.channel_create(user=request.user)
-
-
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    channel = _own_channel(request)
+    channel = services.channel_for_user(user=request.user)
     form = ChannelSettingsForm(request.POST or None, instance=channel)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        # Only these columns: a full save could undo a key rotation or ban made meanwhile.
+        form.save(commit=False).save(update_fields=["title", "category"])
         messages.success(request, "Stream settings saved.")
         return redirect("streams:dashboard")
     context = {
@@ -172,7 +165,7 @@ def rotate_key(request: HttpRequest) -> HttpResponse:
             "stops working.",
         )
         return redirect("streams:dashboard")
-    services.stream_key_rotate(channel=_own_channel(request))
+    services.stream_key_rotate(channel=services.channel_for_user(user=request.user))
     messages.success(
         request, "Your stream key was replaced. Paste the new key into OBS to go live again."
     )
