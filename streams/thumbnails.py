@@ -21,9 +21,8 @@ MAX_AGE_SECONDS = 60
 
 
 def thumbs_root() -> Path:
-    path = getattr(settings, "ECHO_THUMBS_PATH", None)
-    # The default matches NginxConfig's: "thumbs" next to the HLS directory.
-    return Path(path) if path else Path(settings.ECHO_HLS_PATH).parent / "thumbs"
+    # The default (settings) matches NginxConfig's: "thumbs" next to the HLS directory.
+    return Path(settings.ECHO_THUMBS_PATH)
 
 
 def thumbnail_url(name: str) -> str | None:
@@ -34,6 +33,6 @@ def thumbnail_url(name: str) -> str | None:
         return None
     if time.time() - modified > MAX_AGE_SECONDS:
         return None
-    base = getattr(settings, "ECHO_THUMBS_URL", "/thumbs/")
+    base = settings.ECHO_THUMBS_URL
     # A new URL per image: browsers and caches never show an old frame as new.
     return f"{base}{name}.jpg?v={int(modified)}"

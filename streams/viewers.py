@@ -56,8 +56,7 @@ _live: tuple[float, frozenset[str]] = (0.0, frozenset())
 
 
 def viewers_root() -> Path:
-    path = getattr(settings, "ECHO_VIEWERS_PATH", None)
-    return Path(path) if path else Path(settings.BASE_DIR) / "var" / "viewers"
+    return Path(settings.ECHO_VIEWERS_PATH)
 
 
 def _client_tag(client: str) -> str:
