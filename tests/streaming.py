@@ -1,6 +1,7 @@
 """Streaming fixtures: a real nginx-rtmp rendered from deploy/ on free loopback ports,
 calling back into Django's live server, and ffmpeg publishers as the OBS stand-in."""
 
+import contextlib
 import getpass
 import os
 import socket
@@ -79,26 +80,25 @@ class RtmpServer:
         return "".join(path.read_text(errors="replace") for path in sorted(logs.glob("*.log")))
 
 
-@pytest.fixture
-def rtmp(live_server, settings, tmp_path, transactional_db):
-    control_port = free_port()
-    settings.ECHO_RTMP_CALLBACK_SECRET = CALLBACK_SECRET
-    settings.ECHO_NGINX_CONTROL_URL = f"http://127.0.0.1:{control_port}"
-    config = NginxConfig(
+def nginx_config(tmp_path: Path, *, django_upstream: str, control_port: int) -> NginxConfig:
+    """The deploy template's values for a private nginx on free loopback ports."""
+    return NginxConfig(
         prefix=str(tmp_path / "nginx"),
         hls_path=str(tmp_path / "hls"),
+        thumbs_path=str(tmp_path / "thumbs"),
         http_listen=f"127.0.0.1:{free_port()}",
         rtmp_port=free_port(),
         control_port=control_port,
-        django_upstream=live_server.url.removeprefix("http://"),
+        django_upstream=django_upstream,
         callback_secret=CALLBACK_SECRET,
         # As root, workers would run as nobody and could not write into tmp_path.
         user=getpass.getuser() if os.geteuid() == 0 else "",
-        thumbs_path=str(tmp_path / "thumbs"),
     )
-    settings.ECHO_HLS_PATH = Path(config.hls_path)
-    settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
-    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
+
+
+@contextlib.contextmanager
+def running_rtmp(config: NginxConfig):
+    """nginx from the template; on the way out, every publisher and nginx are stopped."""
     server = RtmpServer(config=config, process=start_private_nginx(config))
     try:
         yield server
@@ -108,3 +108,20 @@ def rtmp(live_server, settings, tmp_path, transactional_db):
                 publisher.kill()
             publisher.wait()
         stop_private_nginx(server.process)
+
+
+@pytest.fixture
+def rtmp(live_server, settings, tmp_path, transactional_db):
+    control_port = free_port()
+    settings.ECHO_RTMP_CALLBACK_SECRET = CALLBACK_SECRET
+    settings.ECHO_NGINX_CONTROL_URL = f"http://127.0.0.1:{control_port}"
+    config = nginx_config(
+        tmp_path,
+        django_upstream=live_server.url.removeprefix("http://"),
+        control_port=control_port,
+    )
+    settings.ECHO_HLS_PATH = Path(config.hls_path)
+    settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
+    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
+    with running_rtmp(config) as server:
+        yield server

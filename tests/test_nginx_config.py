@@ -1,29 +1,21 @@
 """deploy/nginx.conf.template: rendering, and the routes a real nginx makes of it."""
 
-import getpass
-import os
+import dataclasses
 import urllib.error
 import urllib.request
 
 import pytest
 
 from streams.nginx import NginxConfig, render_config, start_private_nginx, stop_private_nginx
-from tests.streaming import free_port
+from tests.streaming import free_port, nginx_config
 
 
 def config_for(tmp_path, **overrides) -> NginxConfig:
-    values = dict(
-        prefix=str(tmp_path / "nginx"),
-        hls_path=str(tmp_path / "hls"),
-        http_listen=f"127.0.0.1:{free_port()}",
-        rtmp_port=free_port(),
-        control_port=free_port(),
-        django_upstream=f"127.0.0.1:{free_port()}",  # nothing listens: Django is down
-        callback_secret="s3cret-for-tests",
-        user=getpass.getuser() if os.geteuid() == 0 else "",
+    # Nothing listens on the upstream port: Django is down.
+    config = nginx_config(
+        tmp_path, django_upstream=f"127.0.0.1:{free_port()}", control_port=free_port()
     )
-    values.update(overrides)
-    return NginxConfig(**values)
+    return dataclasses.replace(config, **overrides)
 
 
 def post(url: str) -> int:

@@ -1,7 +1,6 @@
 """Django restarted and the database gone, during a real broadcast: Django runs as a
 separate gunicorn process here, so it can be stopped while nginx and ffmpeg go on."""
 
-import getpass
 import os
 import shutil
 import signal
@@ -18,8 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from streams.models import Broadcast
-from streams.nginx import NginxConfig, start_private_nginx, stop_private_nginx
-from tests.streaming import CALLBACK_SECRET, RtmpServer, free_port, wait_for
+from tests.streaming import CALLBACK_SECRET, free_port, nginx_config, running_rtmp, wait_for
 
 pytestmark = [pytest.mark.streaming]
 
@@ -91,26 +89,12 @@ def stack(transactional_db, settings, tmp_path):
     )
     django = Gunicorn(env)
     django.start()
-    config = NginxConfig(
-        prefix=str(tmp_path / "nginx"),
-        hls_path=str(tmp_path / "hls"),
-        http_listen=f"127.0.0.1:{free_port()}",
-        rtmp_port=free_port(),
-        control_port=control_port,
-        django_upstream=django.address,
-        callback_secret=CALLBACK_SECRET,
-        user=getpass.getuser() if os.geteuid() == 0 else "",
-    )
-    server = RtmpServer(config=config, process=start_private_nginx(config))
-    server.django = django
+    config = nginx_config(tmp_path, django_upstream=django.address, control_port=control_port)
     try:
-        yield server
+        with running_rtmp(config) as server:
+            server.django = django
+            yield server
     finally:
-        for publisher in server.publishers:
-            if publisher.poll() is None:
-                publisher.kill()
-            publisher.wait()
-        stop_private_nginx(server.process)
         django.stop()
 
 
