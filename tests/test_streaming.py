@@ -7,7 +7,7 @@ import pytest
 from accounts.models import User
 from streams import nginx, services
 from streams.models import Broadcast, Channel
-from tests.streaming import wait_for
+from tests.streaming import CALLBACK_SECRET, wait_for
 
 pytestmark = [pytest.mark.streaming, pytest.mark.django_db(transaction=True)]
 
@@ -122,6 +122,7 @@ def test_no_stream_key_appears_in_hls_files_served_paths_or_logs(rtmp, alice, ca
     names = [path.name for path in rtmp.hls_dir.rglob("*")]
     assert names and all(key not in name for name in names)
     assert key not in rtmp.logs()
+    assert CALLBACK_SECRET not in rtmp.logs()
     assert key not in caplog.text
 
 
