@@ -16,6 +16,34 @@ def _mail_outbox_and_fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def bob(db):
+    from accounts.models import User
+
+    return User.objects.create_user("bob", "bob@example.org", "password")
+
+
+@pytest.fixture
+def charlie(db):
+    from accounts.models import User
+
+    return User.objects.create_user("charlie", "charlie@example.org", "password")
+
+
+@pytest.fixture
+def games(db):
+    from streams.models import Category
+
+    return Category.objects.create(name="Games", slug="games")
+
+
+@pytest.fixture
+def music(db):
+    from streams.models import Category
+
+    return Category.objects.create(name="Music", slug="music")
+
+
 def pytest_configure(config) -> None:
     # whitenoise warns on every request when STATIC_ROOT is missing (no collectstatic yet).
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)

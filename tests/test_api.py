@@ -18,7 +18,7 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 from accounts.models import User
 from streams import api, services, viewers
-from streams.models import Broadcast, Category, Channel, Follow
+from streams.models import Broadcast, Channel, Follow
 
 
 @pytest.fixture(autouse=True)
@@ -39,26 +39,6 @@ def alice(db) -> User:
     return User.objects.create_user(
         "alice", "alice@example.org", "password", display_name="Alice A.", bio="Parsers, live."
     )
-
-
-@pytest.fixture
-def bob(db) -> User:
-    return User.objects.create_user("bob", "bob@example.org", "password")
-
-
-@pytest.fixture
-def charlie(db) -> User:
-    return User.objects.create_user("charlie", "charlie@example.org", "password")
-
-
-@pytest.fixture
-def games(db) -> Category:
-    return Category.objects.create(name="Games", slug="games")
-
-
-@pytest.fixture
-def music(db) -> Category:
-    return Category.objects.create(name="Music", slug="music")
 
 
 @pytest.fixture

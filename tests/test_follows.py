@@ -27,16 +27,6 @@ def alice(db) -> User:
     return User.objects.create_user("alice", "alice@example.org", "pw", display_name="Alice A.")
 
 
-@pytest.fixture
-def bob(db) -> User:
-    return User.objects.create_user("bob", "bob@example.org", "pw")
-
-
-@pytest.fixture
-def charlie(db) -> User:
-    return User.objects.create_user("charlie", "charlie@example.org", "pw")
-
-
 def logged_in(user: User, **options) -> Client:
     client = Client(**options)
     client.force_login(user)

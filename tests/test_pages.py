@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from streams.models import Broadcast, Category, Channel
+from streams.models import Broadcast, Channel
 
 XSS_TITLE = "<script>alert(1)</script>"
 
@@ -27,21 +27,6 @@ def alice(db) -> User:
     return User.objects.create_user(
         "alice", "alice@example.org", "password", display_name="Alice A.", bio="Parsers, live."
     )
-
-
-@pytest.fixture
-def bob(db) -> User:
-    return User.objects.create_user("bob", "bob@example.org", "password")
-
-
-@pytest.fixture
-def charlie(db) -> User:
-    return User.objects.create_user("charlie", "charlie@example.org", "password")
-
-
-@pytest.fixture
-def games(db) -> Category:
-    return Category.objects.create(name="Games", slug="games")
 
 
 def go_live(user: User, *, minutes_ago: int = 0) -> Broadcast:

@@ -5,32 +5,12 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import User
 from accounts.validators import validate_username_not_reserved
-from streams.models import Broadcast, Category, Channel
+from streams.models import Broadcast, Channel
 
 
 @pytest.fixture
 def alice(db) -> User:
     return User.objects.create_user("alice", "alice@example.org", "pw", display_name="Alice Parser")
-
-
-@pytest.fixture
-def bob(db) -> User:
-    return User.objects.create_user("bob", "bob@example.org", "pw")
-
-
-@pytest.fixture
-def charlie(db) -> User:
-    return User.objects.create_user("charlie", "charlie@example.org", "pw")
-
-
-@pytest.fixture
-def games(db) -> Category:
-    return Category.objects.create(name="Games", slug="games")
-
-
-@pytest.fixture
-def music(db) -> Category:
-    return Category.objects.create(name="Music", slug="music")
 
 
 def go_live(user: User) -> Broadcast:

@@ -32,11 +32,6 @@ def alice(db) -> User:
     return User.objects.create_user("alice", "alice@example.org", "pw")
 
 
-@pytest.fixture
-def bob(db) -> User:
-    return User.objects.create_user("bob", "bob@example.org", "pw")
-
-
 def go_live(user: User) -> Broadcast:
     return Broadcast.objects.create(channel=user.channel, client_id="7")
 
