@@ -124,7 +124,7 @@ class Bench:
     # --- nginx -------------------------------------------------------------
 
     def start_nginx(self, variant: Variant, prefix: Path):
-        import streams.nginx as nginx
+        import streams.media.nginx as nginx
 
         if variant.nginx_extra:
             # Experiments only: directives added to rtmp applications, in a copy of the template.
@@ -158,7 +158,7 @@ class Bench:
 
     @staticmethod
     def stop_nginx(process: subprocess.Popen) -> None:
-        from streams.nginx import stop_private_nginx
+        from streams.media.nginx import stop_private_nginx
 
         stop_private_nginx(process)
 

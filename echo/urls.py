@@ -5,8 +5,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("accounts/", include("accounts.urls")),
-    path("api/", include("streams.api_urls")),
-    path("internal/rtmp/", include("streams.callback_urls")),
+    path("api/", include("streams.api.urls")),
+    path("internal/rtmp/", include("streams.media.urls")),
     # Last: /<username> catches the remaining single-segment paths.
-    path("", include("streams.urls")),
+    path("", include("streams.web.urls")),
 ]

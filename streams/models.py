@@ -6,7 +6,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from streams.hls import LOW_LATENCY_MAX_SEGMENT_SECONDS
+from streams.media.hls import LOW_LATENCY_MAX_SEGMENT_SECONDS
 
 
 def stream_key_generate() -> str:
@@ -155,24 +155,5 @@ class Broadcast(models.Model):
         return (self.ended_at or timezone.now()) - self.started_at
 
 
-class Follow(models.Model):
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follows"
-    )
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="follows")
-    notify_by_email = models.BooleanField(
-        default=True, help_text="E-mail the follower when the channel goes live."
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["user", "channel"], name="follow_once_per_channel")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} follows {self.channel}"
-
-    def get_absolute_url(self) -> str:
-        return self.channel.get_absolute_url()
+# Models of the rooms inside streams/ belong to this app (its app label and migrations).
+from streams.social.models import Follow  # noqa: E402, F401

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.nginx import NginxConfig, start_private_nginx, stop_private_nginx
-from streams.testpattern import publish_test_pattern
+from streams.media.encoder import publish_test_pattern
+from streams.media.nginx import NginxConfig, start_private_nginx, stop_private_nginx
 
 CALLBACK_SECRET = "test-callback-secret-0123456789"
 

@@ -4,7 +4,7 @@
  * 15-20 s with a random viewer id (kept in sessionStorage: per tab, and a reload is
  * not a second viewer). The answer carries the channel's viewer count, shown in
  * [data-viewer-count]. Leaving the page says goodbye at once; a tab that vanishes
- * without one stops counting after 45 s on the server (streams/viewers.py).
+ * without one stops counting after 45 s on the server (streams/social/viewers.py).
  */
 (() => {
   "use strict";

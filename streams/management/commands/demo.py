@@ -13,8 +13,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from streams.media.encoder import publish_test_pattern
 from streams.models import Channel
-from streams.testpattern import publish_test_pattern
 
 DEMO_USERNAME = "demo"
 DEMO_EMAIL = "demo@example.com"

@@ -3,7 +3,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from streams.nginx import NginxConfig, render_config, write_config
+from streams.media.nginx import NginxConfig, render_config, write_config
 
 
 class Command(BaseCommand):

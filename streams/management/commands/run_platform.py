@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
 from streams import services
-from streams.nginx import NginxConfig, start_private_nginx, stop_private_nginx
+from streams.media.nginx import NginxConfig, start_private_nginx, stop_private_nginx
 
 log = logging.getLogger(__name__)
 

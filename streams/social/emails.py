@@ -1,6 +1,6 @@
 """The go-live e-mail to followers, and the signed unsubscribe link it carries.
 
-Sent by services.broadcasts_notify_followers from the reconcile loop, never from a
+Sent by streams.social.services.broadcasts_notify_followers from the reconcile loop, never from a
 request. The unsubscribe token signs (follower id, channel id) with SECRET_KEY: it
 needs no login and no table, and stays valid until the follower unfollows.
 """

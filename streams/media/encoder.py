@@ -3,7 +3,7 @@
 import subprocess
 
 
-def test_pattern_command(
+def pattern_command(
     rtmp_url: str,
     *,
     size: str = "640x360",
@@ -56,7 +56,7 @@ def test_pattern_command(
 
 def publish_test_pattern(rtmp_url: str, **options) -> subprocess.Popen:
     return subprocess.Popen(
-        test_pattern_command(rtmp_url, **options),
+        pattern_command(rtmp_url, **options),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -8,8 +8,10 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
-from streams import emails, services
+from streams import services
 from streams.models import Broadcast, Follow
+from streams.social import emails
+from streams.social import services as social_services
 
 SECRET = "callback-secret-for-tests"
 
@@ -44,7 +46,7 @@ def end(broadcast: Broadcast, *, minutes_ago: int = 0) -> None:
 
 
 def follow(user: User, channel_owner: User) -> Follow:
-    return services.channel_follow(user=user, channel=channel_owner.channel)
+    return social_services.channel_follow(user=user, channel=channel_owner.channel)
 
 
 # --- follow and unfollow ---------------------------------------------------------
@@ -168,8 +170,8 @@ def test_followers_get_one_email_when_the_channel_goes_live(alice, bob, charlie)
     follow(bob, alice)
     broadcast = go_live(alice)
 
-    sent = services.broadcasts_notify_followers()
-    again = services.broadcasts_notify_followers()
+    sent = social_services.broadcasts_notify_followers()
+    again = social_services.broadcasts_notify_followers()
 
     assert (sent, again) == (1, 0)
     [message] = mail.outbox
@@ -184,7 +186,7 @@ def test_the_email_carries_a_one_click_unsubscribe_link(alice, bob):
     follow(bob, alice)
     go_live(alice)
 
-    services.broadcasts_notify_followers()
+    social_services.broadcasts_notify_followers()
 
     [message] = mail.outbox
     link = message.extra_headers["List-Unsubscribe"].strip("<>")
@@ -213,7 +215,7 @@ def test_a_reconnect_soon_after_the_last_broadcast_mails_nobody(alice, bob):
     end(go_live(alice, minutes_ago=30), minutes_ago=2)
     go_live(alice)
 
-    assert services.broadcasts_notify_followers() == 0
+    assert social_services.broadcasts_notify_followers() == 0
     assert mail.outbox == []
 
 
@@ -221,17 +223,17 @@ def test_a_broadcast_found_long_after_it_started_mails_nobody(alice, bob):
     follow(bob, alice)
     go_live(alice, minutes_ago=60)
 
-    assert services.broadcasts_notify_followers() == 0
+    assert social_services.broadcasts_notify_followers() == 0
 
 
 def test_no_email_to_followers_who_turned_it_off_or_left(alice, bob, charlie):
     follow(bob, alice)
     follow(charlie, alice)
-    services.follow_set_notify(user_id=bob.pk, channel_id=alice.channel.pk, notify=False)
+    social_services.follow_set_notify(user_id=bob.pk, channel_id=alice.channel.pk, notify=False)
     User.objects.filter(pk=charlie.pk).update(is_active=False)
     go_live(alice)
 
-    assert services.broadcasts_notify_followers() == 0
+    assert social_services.broadcasts_notify_followers() == 0
 
 
 def test_a_failing_mail_server_does_not_break_reconciliation(alice, bob, settings):
@@ -302,7 +304,7 @@ def test_a_tampered_or_misplaced_token_unsubscribes_nobody(client, alice, bob, c
 def test_unsubscribing_after_unfollowing_says_so(client, alice, bob):
     follow(bob, alice)
     path = unsubscribe_path(bob, alice)
-    services.channel_unfollow(user=bob, channel=alice.channel)
+    social_services.channel_unfollow(user=bob, channel=alice.channel)
 
     response = client.post(path)
 

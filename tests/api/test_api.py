@@ -17,8 +17,11 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 from accounts.models import User
-from streams import api, services, viewers
+from streams import services
+from streams.api import views as api
 from streams.models import Broadcast, Channel, Follow
+from streams.social import services as social_services
+from streams.social import viewers
 
 
 @pytest.fixture(autouse=True)
@@ -260,8 +263,8 @@ def test_the_stream_key_is_in_no_public_response_even_to_its_owner(anonymous, al
 def test_no_email_address_appears_in_any_response(alice, bob):
     go_live(alice)
     go_live(bob)
-    services.channel_follow(user=alice, channel=bob.channel)
-    services.channel_follow(user=bob, channel=alice.channel)
+    social_services.channel_follow(user=alice, channel=bob.channel)
+    social_services.channel_follow(user=bob, channel=alice.channel)
     client = with_token(alice)
 
     for url in (
@@ -542,7 +545,7 @@ def test_get_follow_says_whether_the_user_follows(alice, bob):
     client = with_session(alice)
 
     before = client.get("/api/channels/bob/follow/")
-    services.channel_follow(user=alice, channel=bob.channel)
+    social_services.channel_follow(user=alice, channel=bob.channel)
     after = client.get("/api/channels/bob/follow/")
 
     assert before.status_code == 404
@@ -552,7 +555,7 @@ def test_get_follow_says_whether_the_user_follows(alice, bob):
 
 
 def test_patch_follow_turns_go_live_emails_off(alice, bob, charlie):
-    services.channel_follow(user=alice, channel=bob.channel)
+    social_services.channel_follow(user=alice, channel=bob.channel)
     client = with_session(alice)
 
     response = client.patch("/api/channels/bob/follow/", {"notify_by_email": False}, format="json")
@@ -570,8 +573,8 @@ def test_patch_follow_turns_go_live_emails_off(alice, bob, charlie):
 
 
 def test_a_user_unfollows_a_channel(alice, bob, charlie):
-    services.channel_follow(user=alice, channel=bob.channel)
-    services.channel_follow(user=charlie, channel=bob.channel)
+    social_services.channel_follow(user=alice, channel=bob.channel)
+    social_services.channel_follow(user=charlie, channel=bob.channel)
     client = with_token(alice)
 
     response = client.delete("/api/channels/bob/follow/")
@@ -584,8 +587,8 @@ def test_a_user_unfollows_a_channel(alice, bob, charlie):
 
 
 def test_channels_show_their_follower_count(anonymous, alice, bob, charlie):
-    services.channel_follow(user=alice, channel=bob.channel)
-    services.channel_follow(user=charlie, channel=bob.channel)
+    social_services.channel_follow(user=alice, channel=bob.channel)
+    social_services.channel_follow(user=charlie, channel=bob.channel)
     go_live(bob)
 
     assert anonymous.get("/api/channels/bob/").json()["follower_count"] == 2
@@ -594,9 +597,9 @@ def test_channels_show_their_follower_count(anonymous, alice, bob, charlie):
 
 
 def test_followed_channels_list_live_ones_first(alice, bob, charlie):
-    services.channel_follow(user=alice, channel=bob.channel)
-    services.channel_follow(user=alice, channel=charlie.channel)
-    services.channel_follow(user=charlie, channel=bob.channel)
+    social_services.channel_follow(user=alice, channel=bob.channel)
+    social_services.channel_follow(user=alice, channel=charlie.channel)
+    social_services.channel_follow(user=charlie, channel=bob.channel)
     go_live(charlie)
 
     response = with_token(alice).get("/api/me/following/")

@@ -5,8 +5,9 @@ from django.core import mail
 from django.test import Client
 
 from accounts.models import User
-from streams import services, viewers
+from streams import services
 from streams.models import Follow
+from streams.social import viewers
 from tests.streaming import wait_for
 
 pytestmark = [pytest.mark.streaming, pytest.mark.browser]

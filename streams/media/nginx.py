@@ -44,7 +44,7 @@ class NginxConfig:
     notify_update_timeout: str = "10s"
     access_log: str = ""
     error_log: str = ""
-    # Live preview images (streams/thumbnails.py); next to hls_path unless given.
+    # Live preview images (streams/media/thumbnails.py); next to hls_path unless given.
     thumbs_path: str = ""
     ffmpeg: str = ""
 

@@ -5,7 +5,8 @@ import time
 import pytest
 
 from accounts.models import User
-from streams import nginx, services
+from streams import services
+from streams.media import nginx
 from streams.models import Broadcast, Channel
 from tests.streaming import CALLBACK_SECRET, wait_for
 

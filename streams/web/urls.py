@@ -1,6 +1,7 @@
 from django.urls import path
 
-from streams import follows, views
+from streams.social import views as follows
+from streams.web import views
 
 app_name = "streams"
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from streams import services
+from streams.media.nginx import start_private_nginx
 from streams.models import Broadcast
-from streams.nginx import start_private_nginx
 from tests.streaming import wait_for
 
 pytestmark = [pytest.mark.streaming]

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from streams.nginx import NginxConfig, render_config, start_private_nginx, stop_private_nginx
+from streams.media.nginx import NginxConfig, render_config, start_private_nginx, stop_private_nginx
 from tests.streaming import free_port, nginx_config
 
 

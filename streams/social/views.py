@@ -9,9 +9,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import emails, services
 from streams.models import Channel, Follow
-from streams.views import followed_channels
+from streams.social import emails
+from streams.social import services as social_services
+from streams.web.views import followed_channels
 
 
 def _back(request: HttpRequest, channel: Channel) -> HttpResponse:
@@ -33,8 +34,8 @@ def _channel(username: str) -> Channel:
 def follow(request: HttpRequest, username: str) -> HttpResponse:
     channel = _channel(username)
     try:
-        services.channel_follow(user=request.user, channel=channel)
-    except services.CannotFollow as refused:
+        social_services.channel_follow(user=request.user, channel=channel)
+    except social_services.CannotFollow as refused:
         messages.error(request, str(refused))
     else:
         messages.success(
@@ -47,7 +48,7 @@ def follow(request: HttpRequest, username: str) -> HttpResponse:
 @require_POST
 def unfollow(request: HttpRequest, username: str) -> HttpResponse:
     channel = _channel(username)
-    if services.channel_unfollow(user=request.user, channel=channel):
+    if social_services.channel_unfollow(user=request.user, channel=channel):
         messages.success(request, f"You no longer follow {channel.user.public_name}.")
     return _back(request, channel)
 
@@ -58,7 +59,9 @@ def follow_emails(request: HttpRequest, username: str) -> HttpResponse:
     """Turn the go-live e-mails for one followed channel on or off."""
     channel = _channel(username)
     notify = request.POST.get("notify") == "on"
-    if services.follow_set_notify(user_id=request.user.pk, channel_id=channel.pk, notify=notify):
+    if social_services.follow_set_notify(
+        user_id=request.user.pk, channel_id=channel.pk, notify=notify
+    ):
         if notify:
             messages.success(
                 request, f"We’ll e-mail you when {channel.user.public_name} goes live."
@@ -87,7 +90,7 @@ def unsubscribe(request: HttpRequest, username: str, token: str) -> HttpResponse
     user_id, channel_id = ids
     follow = Follow.objects.filter(user_id=user_id, channel_id=channel_id).first()
     if request.method == "POST" and follow is not None:
-        services.follow_set_notify(user_id=user_id, channel_id=channel_id, notify=False)
+        social_services.follow_set_notify(user_id=user_id, channel_id=channel_id, notify=False)
         follow.notify_by_email = False
     context = {"channel": channel, "follow": follow, "valid": True}
     return render(request, "streams/unsubscribe.html", context)

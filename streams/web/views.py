@@ -9,9 +9,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from streams import services, thumbnails, viewers
-from streams.forms import ChannelSettingsForm, RotateKeyForm
+from streams import services
+from streams.media import thumbnails
 from streams.models import Broadcast, Category, Channel, Follow
+from streams.social import viewers
+from streams.web.forms import ChannelSettingsForm, RotateKeyForm
 
 FOLLOWING_ON_DIRECTORY = 8
 SEARCH_RESULTS = 50

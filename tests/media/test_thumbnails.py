@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import User
-from streams import thumbnails
+from streams.media import thumbnails
+from streams.media.nginx import NginxConfig, render_config
 from streams.models import Broadcast
-from streams.nginx import NginxConfig, render_config
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
-from streams import services, viewers
+from streams import services
 from streams.models import Broadcast
+from streams.social import viewers
 
 ANNA = "a" * 32
 BEN = "b" * 32

@@ -22,8 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from streams import services, viewers
+from streams import services
 from streams.models import Broadcast, Category, Channel, Follow
+from streams.social import services as social_services
+from streams.social import viewers
 
 
 def _channels() -> QuerySet[Channel]:
@@ -281,8 +283,8 @@ class ChannelFollow(APIView):
         channel = self._channel(username)
         already = Follow.objects.filter(user=request.user, channel=channel).exists()
         try:
-            services.channel_follow(user=request.user, channel=channel)
-        except services.CannotFollow as refusal:
+            social_services.channel_follow(user=request.user, channel=channel)
+        except social_services.CannotFollow as refusal:
             return Response({"detail": str(refusal)}, status=status.HTTP_400_BAD_REQUEST)
         return self._followed(request, username, status_code=200 if already else 201)
 
@@ -291,7 +293,7 @@ class ChannelFollow(APIView):
         channel = self._channel(username)
         choice = FollowSettingsSerializer(data=request.data)
         choice.is_valid(raise_exception=True)
-        services.follow_set_notify(
+        social_services.follow_set_notify(
             user_id=request.user.pk,
             channel_id=channel.pk,
             notify=choice.validated_data["notify_by_email"],
@@ -300,7 +302,7 @@ class ChannelFollow(APIView):
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, username: str) -> Response:
-        services.channel_unfollow(user=request.user, channel=self._channel(username))
+        social_services.channel_unfollow(user=request.user, channel=self._channel(username))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

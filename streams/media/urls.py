@@ -1,6 +1,6 @@
 from django.urls import path
 
-from streams import callbacks
+from streams.media import callbacks
 
 app_name = "rtmp"
 

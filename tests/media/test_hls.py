@@ -1,4 +1,4 @@
-from streams import hls
+from streams.media import hls
 
 PLAYLIST = """#EXTM3U
 #EXT-X-VERSION:3
