@@ -302,6 +302,9 @@ ECHO_VIEWERS_PATH = Path(os.getenv("ECHO_VIEWERS_PATH", str(BASE_DIR / "var" / "
 # Live thumbnails, written by nginx's exec_push ffmpeg and served by nginx.
 ECHO_THUMBS_PATH = Path(os.getenv("ECHO_THUMBS_PATH", str(ECHO_HLS_PATH.parent / "thumbs")))
 ECHO_THUMBS_URL = os.getenv("ECHO_THUMBS_URL", "/thumbs/")
+# TLS certificate and key (PEM paths) for HTTPS and RTMPS, terminated by nginx; empty: none.
+ECHO_TLS_CERTIFICATE = os.getenv("ECHO_TLS_CERTIFICATE", "")
+ECHO_TLS_CERTIFICATE_KEY = os.getenv("ECHO_TLS_CERTIFICATE_KEY", "")
 
 LOGGING = {
     "version": 1,

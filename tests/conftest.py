@@ -17,6 +17,15 @@ def _mail_outbox_and_fast_hashing(settings):
 
 
 @pytest.fixture
+def alice(db):
+    from accounts.models import User
+
+    return User.objects.create_user(
+        "alice", "alice@example.org", "password", display_name="Alice A.", bio="Parsers, live."
+    )
+
+
+@pytest.fixture
 def bob(db):
     from accounts.models import User
 
@@ -42,6 +51,36 @@ def music(db):
     from streams.models import Category
 
     return Category.objects.create(name="Music", slug="music")
+
+
+@pytest.fixture
+def go_live(db):
+    """go_live(user, minutes_ago=0, client_id="7"): an open broadcast, as on_publish makes it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from streams.models import Broadcast
+
+    def start(user, *, minutes_ago: int = 0, client_id: str = "7") -> Broadcast:
+        channel = user.channel
+        started = timezone.now() - timedelta(minutes=minutes_ago)
+        return Broadcast.objects.create(
+            channel=channel,
+            title=channel.title,
+            category=channel.category,
+            client_id=client_id,
+            started_at=started,
+            last_seen_at=started,
+        )
+
+    return start
+
+
+@pytest.fixture
+def no_nginx(settings):
+    """No nginx to drop publishers through: a drop fails at once (nothing listens on port 9)."""
+    settings.ECHO_NGINX_CONTROL_URL = "http://127.0.0.1:9"
 
 
 def pytest_configure(config) -> None:

@@ -5,7 +5,6 @@ One template serves local runs, tests and production; only the values differ.
 
 import logging
 import os
-import re
 import shutil
 import signal
 import socket
@@ -19,11 +18,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.template import Context, Engine
 
 log = logging.getLogger(__name__)
 
 TEMPLATE = Path(settings.BASE_DIR) / "deploy" / "nginx.conf.template"
-PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
+# A value the template names but the config lacks renders as this, and is refused.
+_MISSING = "@@MISSING@@"
 
 
 @dataclass
@@ -47,9 +48,15 @@ class NginxConfig:
     # Live preview images (streams/media/thumbnails.py); next to hls_path unless given.
     thumbs_path: str = ""
     ffmpeg: str = ""
+    # TLS: the site over HTTPS and RTMPS ingest, both with this certificate (PEM paths).
+    # Empty certificate: plain HTTP and RTMP only (local runs).
+    tls_certificate: str = ""
+    tls_certificate_key: str = ""
+    https_listen: str = ""
+    rtmps_port: int = 0
 
     def values(self) -> dict[str, str]:
-        values = {key: str(value) for key, value in asdict(self).items()}
+        values = {key: str(value) if value else "" for key, value in asdict(self).items()}
         values["thumbs_path"] = self.thumbs_dir
         # nginx-rtmp's exec runs without a shell and with an empty PATH.
         values["ffmpeg"] = self.ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
@@ -58,6 +65,7 @@ class NginxConfig:
         values["user_directive"] = f"user {self.user};" if self.user else ""
         values["access_log"] = self.access_log or f"{self.prefix}/logs/access.log"
         values["error_log"] = self.error_log or f"{self.prefix}/logs/error.log"
+        values["tls"] = "on" if self.tls_certificate else ""
         return values
 
     @property
@@ -71,12 +79,14 @@ def render_config(config: NginxConfig) -> str:
     if config.error_log_level in ("debug", "info"):
         # nginx-rtmp logs the publish name (the stream key) at info and below.
         raise ValueError("error_log_level must be notice or higher: info would log stream keys")
-    values = config.values()
-    template = TEMPLATE.read_text()
-    missing = sorted(set(PLACEHOLDER.findall(template)) - set(values))
-    if missing:
-        raise ValueError(f"no value for template placeholders: {', '.join(missing)}")
-    return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+    if bool(config.tls_certificate) != bool(config.tls_certificate_key):
+        raise ValueError("tls_certificate and tls_certificate_key go together")
+    # Django's template language ({{ value }}, {% if %}), never HTML-escaped: nginx syntax.
+    engine = Engine(autoescape=False, string_if_invalid=_MISSING)
+    text = engine.from_string(TEMPLATE.read_text()).render(Context(config.values()))
+    if _MISSING in text:
+        raise ValueError("the template names a value NginxConfig does not have")
+    return text
 
 
 def write_config(config: NginxConfig) -> Path:
