@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.pattern import Camera  # noqa: E402
 from bench.report import print_table, summarize  # noqa: E402
-from bench.stack import Bench, Variant  # noqa: E402 (bench/load.py imports them from here too)
+from bench.stack import Bench, Variant  # noqa: E402
 from bench.watch import PlaylistWatcher  # noqa: E402
 
 # What a first-time viewer's page load is made of (ms since navigation start).

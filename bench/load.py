@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.latency import Bench, Variant  # noqa: E402
+from bench.stack import Bench, Variant  # noqa: E402
 
 SEGMENT = re.compile(rb"^[a-z0-9_-]+-[0-9]+\.ts$", re.MULTILINE)
 

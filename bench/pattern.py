@@ -19,7 +19,7 @@ FPS = 30
 SAMPLE_RATE = 44100
 SILENCE = bytes(SAMPLE_RATE // FPS * 4)  # one frame's worth of 16-bit stereo
 
-# The code grid; browser/probe.js must agree on every one of these numbers.
+# The code grid; bench/probe.js must agree on every one of these numbers.
 CODE_COLUMNS, CODE_ROWS, BLOCK = 16, 4, 32
 CODE_X, CODE_Y = 64, 16  # multiples of 16: blocks stay aligned to H.264 macroblocks
 TIME_BITS, CHECK_BITS = 48, 16

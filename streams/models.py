@@ -104,7 +104,6 @@ class Broadcast(models.Model):
         BANNED = "banned", "Banned by staff"
         STAFF = "staff", "Ended by staff"
         LOST = "lost", "Connection lost"
-        SUPERSEDED = "superseded", "Replaced by a new broadcast"
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="broadcasts")
     title = models.CharField(max_length=140, blank=True)

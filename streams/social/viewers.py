@@ -2,7 +2,7 @@
 
 Design. A player that is actually playing POSTs a heartbeat every 15-20 s with a random
 per-tab viewer id. Each heartbeat touches one empty *presence file*,
-``<ECHO_VIEWERS_PATH>/<channel>/<client>-<viewer id>``: creating it or bumping its mtime
+``<ECHO_VIEWERS_PATH>/<channel name>/<client>-<viewer id>``: creating it or bumping its mtime
 is a single metadata write to the filesystem (put the directory on a tmpfs such as
 /run in production and it never reaches a disk). Every gunicorn worker sees the same
 directory, so counts are shared with no new service and no database row per viewer.
@@ -64,15 +64,15 @@ def _client_tag(client: str) -> str:
     return hashlib.sha256(client.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
-def _presence_file(channel: str, *, viewer_id: str, client: str) -> Path:
-    if not CHANNEL_NAME.match(channel) or not VIEWER_ID.match(viewer_id):
+def _presence_file(name: str, *, viewer_id: str, client: str) -> Path:
+    if not CHANNEL_NAME.match(name) or not VIEWER_ID.match(viewer_id):
         raise ValueError("invalid channel name or viewer id")
-    return viewers_root() / channel / f"{_client_tag(client)}-{viewer_id}"
+    return viewers_root() / name / f"{_client_tag(client)}-{viewer_id}"
 
 
-def viewer_seen(channel: str, *, viewer_id: str, client: str) -> None:
+def viewer_seen(name: str, *, viewer_id: str, client: str) -> None:
     """Record a heartbeat: one file created or its mtime bumped."""
-    path = _presence_file(channel, viewer_id=viewer_id, client=client)
+    path = _presence_file(name, viewer_id=viewer_id, client=client)
     try:
         os.utime(path)
         return
@@ -89,8 +89,8 @@ def _forget(directory: Path) -> None:
         _counts.pop(str(directory), None)
 
 
-def viewer_left(channel: str, *, viewer_id: str, client: str) -> None:
-    path = _presence_file(channel, viewer_id=viewer_id, client=client)
+def viewer_left(name: str, *, viewer_id: str, client: str) -> None:
+    path = _presence_file(name, viewer_id=viewer_id, client=client)
     path.unlink(missing_ok=True)
     _forget(path.parent)
 
@@ -118,11 +118,11 @@ def _scan(directory: Path) -> int:
     return sum(min(count, MAX_VIEWERS_PER_CLIENT) for count in per_client.values())
 
 
-def viewer_count(channel: str, *, fresh: bool = False) -> int:
+def viewer_count(name: str, *, fresh: bool = False) -> int:
     """Players watching the channel now (at most COUNT_CACHE_SECONDS old unless fresh)."""
-    if not CHANNEL_NAME.match(channel):
+    if not CHANNEL_NAME.match(name):
         return 0
-    directory = viewers_root() / channel
+    directory = viewers_root() / name
     now = time.monotonic()
     if not fresh:
         with _lock:
@@ -135,8 +135,8 @@ def viewer_count(channel: str, *, fresh: bool = False) -> int:
     return count
 
 
-def viewer_counts(channels: Iterable[str]) -> dict[str, int]:
-    return {channel: viewer_count(channel) for channel in channels}
+def viewer_counts(names: Iterable[str]) -> dict[str, int]:
+    return {name: viewer_count(name) for name in names}
 
 
 def heartbeat_allowed(client: str) -> bool:
@@ -156,21 +156,21 @@ def heartbeat_allowed(client: str) -> bool:
         return True
 
 
-def channel_is_live(channel: str) -> bool:
+def channel_is_live(name: str) -> bool:
     """Is the channel live? One query per process every few seconds, not one per heartbeat."""
     global _live
     now = time.monotonic()
     with _lock:
         asked_at, names = _live
-    if channel in names and now - asked_at < LIVE_CACHE_SECONDS:
+    if name in names and now - asked_at < LIVE_CACHE_SECONDS:
         return True
-    if channel not in names and now - asked_at < LIVE_RECHECK_SECONDS:
+    if name not in names and now - asked_at < LIVE_RECHECK_SECONDS:
         return False
     live = Broadcast.objects.filter(ended_at__isnull=True)
     names = frozenset(live.values_list("channel__user__username", flat=True))
     with _lock:
         _live = (now, names)
-    return channel in names
+    return name in names
 
 
 def forget_all() -> None:
