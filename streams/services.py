@@ -161,21 +161,23 @@ def stream_key_rotate(*, channel: Channel) -> Channel:
     return channel
 
 
-def channel_ban(*, channel: Channel) -> Channel:
+def _set_streaming_banned(channel: Channel, banned: bool) -> Channel:
     with transaction.atomic():
         channel = Channel.objects.select_for_update().get(pk=channel.pk)
-        channel.streaming_banned = True
+        channel.streaming_banned = banned
         channel.save(update_fields=["streaming_banned"])
-        _end_live(channel, Broadcast.EndReason.BANNED)
+        if banned:
+            _end_live(channel, Broadcast.EndReason.BANNED)
     return channel
+
+
+def channel_ban(*, channel: Channel) -> Channel:
+    """Ban the channel from streaming; a live broadcast is dropped."""
+    return _set_streaming_banned(channel, True)
 
 
 def channel_unban(*, channel: Channel) -> Channel:
-    with transaction.atomic():
-        channel = Channel.objects.select_for_update().get(pk=channel.pk)
-        channel.streaming_banned = False
-        channel.save(update_fields=["streaming_banned"])
-    return channel
+    return _set_streaming_banned(channel, False)
 
 
 def broadcasts_reconcile() -> int:
