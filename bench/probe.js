@@ -29,28 +29,50 @@
   });
 
   const override = __BENCH_OVERRIDE__;
-  if (override !== null) window.echoHlsConfigOverride = override; // player.js honours this
-  // Wrap Hls as the page defines it: to be sure of the override, and to time hls.js's
-  // first steps (what the time to first frame is made of).
+  // Wrap Hls as the page defines it: to swap in the override, to reach the player's
+  // hls.js instance, and to time hls.js's first steps (what the time to first frame is
+  // made of). Nothing in the page's own scripts exists for the bench.
   const TIMED = ["MANIFEST_LOADING", "MANIFEST_LOADED", "LEVEL_LOADED", "FRAG_LOADING",
                  "FRAG_LOADED", "FRAG_BUFFERED"];
   bench.hlsEvents = []; // [ms since navigation, event] for the first few of each
-  let wrapped;
+  let wrapped, targetLatencyOf, playerHls; // (not on __bench: latency.py reads __bench as JSON)
   Object.defineProperty(window, "Hls", {
     configurable: true,
     get: () => wrapped,
     set: (Real) => {
       bench.hlsDefinedMs = performance.now();
+      const target = Object.getOwnPropertyDescriptor(Real.prototype, "targetLatency");
+      targetLatencyOf = (hls) => target.get.call(hls);
       wrapped = class extends Real {
         constructor(config) {
           super(override !== null ? override : config);
           bench.overridden = override !== null;
           bench.hlsCreatedMs = performance.now();
+          playerHls = this;
           for (const name of TIMED) {
             this.on(Real.Events[name], () => {
               if (bench.hlsEvents.length < 40) bench.hlsEvents.push([performance.now(), name]);
             });
           }
+        }
+
+        // With the override, stock hls.js runs alone. player.js adds two things of its
+        // own on top of its config: it starts loading at the newest fragment (a second
+        // startLoad() after hls.js's autoStartLoad one), and its keepUp() plays faster
+        // while behind hls.targetLatency. Keep only hls.js's own start, and show
+        // player.js no target (keepUp() then does nothing).
+        startLoad(...args) {
+          if (override !== null && this.benchStarted) return;
+          this.benchStarted = true;
+          super.startLoad(...args);
+        }
+
+        get targetLatency() {
+          return override !== null ? null : super.targetLatency;
+        }
+
+        set targetLatency(latency) {
+          super.targetLatency = latency;
         }
       };
     },
@@ -152,11 +174,11 @@
     }
     video.addEventListener("seeking", () => bench.seeks.push([performance.now(), video.currentTime]));
     setInterval(() => {
-      const hls = window.echoPlayer && window.echoPlayer.hls;
+      const hls = playerHls;
       if (!hls || bench.firstFrameMs === null) return;
       const buffered = video.buffered;
       const ahead = buffered.length ? buffered.end(buffered.length - 1) - video.currentTime : 0;
-      bench.player.push([performance.now(), hls.latency, hls.targetLatency, ahead, video.playbackRate]);
+      bench.player.push([performance.now(), hls.latency, targetLatencyOf(hls), ahead, video.playbackRate]);
     }, 1000);
   };
 

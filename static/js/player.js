@@ -37,16 +37,10 @@
   const MAX_CATCH_UP_RATE = 1.5;
   // Don't play faster with less than this buffered: it would only cause a stall.
   const CATCH_UP_MIN_BUFFER_S = 0.25;
-  // The playlist loader starts asking this long before the next fragment is due, and
-  // then asks this often until nginx lists it.
-  const PLAYLIST_EARLY_MS = 100;
-  const PLAYLIST_POLL_MS = 40;
-  // The playlist the page prefetched is used if it is at most this old.
-  const PREFETCH_MAX_AGE_MS = 2000;
 
   const hlsConfig = (Hls) => ({
     // hls.js then asks for the next playlist as soon as it has one, which the loader
-    // below holds until the next fragment is listed. Without parts in the playlist
+    // (pLoader) holds until the next fragment is listed. Without parts in the playlist
     // (nginx-rtmp has none) it changes nothing else, bar a catch-up turned off below.
     lowLatencyMode: true,
     liveSyncDurationCount: LIVE_SYNC_FRAGMENTS,
@@ -68,7 +62,8 @@
     // Transmux on the main thread: a worker has to start a second copy of hls.js first
     // (time to first frame), and a one-second fragment takes a few ms to transmux.
     enableWorker: false,
-    pLoader: edgeWaitingPlaylistLoader(Hls),
+    // static/js/playlist-loader.js: holds playlist requests until nginx lists the next fragment.
+    pLoader: window.echoPlaylistLoader(Hls),
     // A missing playlist is retried by the player itself (RETRY_DELAY_MS), so
     // hls.js reports it at once instead of backing off on its own.
     manifestLoadPolicy: {
@@ -80,123 +75,6 @@
       },
     },
   });
-
-  // nginx-rtmp rewrites the playlist whenever a fragment closes, but hls.js polls it on
-  // its own clock and finds a new fragment up to half a fragment late. So this playlist
-  // loader does the server's part of LL-HLS blocking playlist reload: it tells hls.js
-  // that the playlist can block, so hls.js asks again for the next media sequence number
-  // (_HLS_msn) as soon as it has a playlist, and holds that request until nginx lists
-  // the fragment: idle until it is nearly due, then asking every PLAYLIST_POLL_MS.
-  // (nginx serves the playlist as a file and ignores the query.)
-  const edgeWaitingPlaylistLoader = (Hls) => {
-    const Loader = Hls.DefaultConfig.loader;
-    // The newest fragment so far, and when it appeared (0: not seen appearing).
-    const seen = { sequence: -1, at: 0, duration: 0 };
-
-    const newest = (playlist, sawItAppear) => {
-      const first = /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(playlist);
-      const durations = [...playlist.matchAll(/#EXTINF:([\d.]+)/g)];
-      const sequence = (first ? Number(first[1]) : 0) + durations.length - 1;
-      if (sequence > seen.sequence) {
-        seen.sequence = sequence;
-        seen.at = sawItAppear ? performance.now() : 0;
-        seen.duration = durations.length ? Number(durations[durations.length - 1][1]) : 0;
-      }
-      return sequence;
-    };
-
-    const canBlock = (playlist) =>
-      playlist.replace("#EXTM3U", "#EXTM3U\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES");
-
-    return class EdgeWaitingPlaylistLoader {
-      constructor(config) {
-        this.config = config;
-        this.loader = new Loader(config);
-        this.timer = null;
-        this.context = null;
-      }
-
-      get stats() {
-        return this.loader.stats;
-      }
-
-      load(context, loaderConfig, callbacks) {
-        this.context = context;
-        const url = new URL(context.url, location.href);
-        const wanted = Number(url.searchParams.get("_HLS_msn")) || null;
-        for (const name of ["_HLS_msn", "_HLS_part", "_HLS_skip"]) url.searchParams.delete(name);
-        // Hold at most a few fragments: if the stream has ended, hls.js must see it.
-        const giveUpAt = performance.now() + 3000;
-        let waited = false;
-        const attempt = () => {
-          this.timer = null;
-          this.loader.destroy();
-          this.loader = new Loader(this.config);
-          this.loader.load({ ...context, url: url.href }, loaderConfig, {
-            onSuccess: (response, stats, _, networkDetails) => {
-              const playlist = String(response.data);
-              if (wanted && newest(playlist, waited) < wanted && performance.now() < giveUpAt) {
-                waited = true;
-                this.timer = setTimeout(attempt, PLAYLIST_POLL_MS);
-                return;
-              }
-              response.data = canBlock(playlist);
-              callbacks.onSuccess(response, stats, context, networkDetails);
-            },
-            onError: (error, _, networkDetails, stats) =>
-              callbacks.onError(error, context, networkDetails, stats),
-            onTimeout: (stats, _, networkDetails) =>
-              callbacks.onTimeout(stats, context, networkDetails),
-            onAbort: (stats, _, networkDetails) =>
-              callbacks.onAbort && callbacks.onAbort(stats, context, networkDetails),
-          });
-        };
-
-        // The first playlist: the page (channel.html) asked for it while hls.js loaded.
-        const prefetch = wanted ? null : window.echoPrefetch;
-        if (prefetch) {
-          window.echoPrefetch = null;
-          this.timer = 0; // until the prefetch settles; abort() cancels
-          prefetch.then((fetched) => {
-            if (this.timer !== 0) return;
-            this.timer = null;
-            const age = fetched ? performance.now() - fetched.received : Infinity;
-            if (age > PREFETCH_MAX_AGE_MS || fetched.url !== url.href) {
-              attempt();
-              return;
-            }
-            newest(fetched.playlist, false);
-            const { stats } = this.loader;
-            stats.loading.start = fetched.requested;
-            stats.loading.first = stats.loading.end = fetched.received;
-            stats.loaded = stats.total = fetched.playlist.length;
-            callbacks.onSuccess({ url: url.href, data: canBlock(fetched.playlist) }, stats, context, null);
-          });
-          return;
-        }
-
-        // The next fragment is due one fragment after the last one appeared (if we
-        // don't know when that was, ask until we see one appear).
-        const known = wanted === seen.sequence + 1 && seen.at;
-        const due = known ? seen.at + seen.duration * 1000 : 0;
-        const idle = due - PLAYLIST_EARLY_MS - performance.now();
-        if (idle > 0) this.timer = setTimeout(attempt, idle);
-        else attempt();
-      }
-
-      abort() {
-        if (this.timer) clearTimeout(this.timer);
-        this.timer = null;
-        this.loader.abort();
-      }
-
-      destroy() {
-        if (this.timer) clearTimeout(this.timer);
-        this.timer = null;
-        this.loader.destroy();
-      }
-    };
-  };
 
   const bufferedAhead = (video) => {
     const ranges = video.buffered;
@@ -368,18 +246,15 @@
       if (!this.live || this.hls) return;
 
       if (Hls && Hls.isSupported()) {
-        // The latency bench (bench/latency.py) swaps in hls.js's defaults through this.
-        const hls = new Hls(window.echoHlsConfigOverride || hlsConfig(Hls));
+        const hls = new Hls(hlsConfig(Hls));
         this.hls = hls;
-        if (!window.echoHlsConfigOverride) {
-          // Start with the newest fragment: it begins with a keyframe (the first frame
-          // shows without decoding up to a mid-fragment position), it is the one the
-          // page prefetched, and keepUp() gets to the target latency from there.
-          hls.once(Hls.Events.LEVEL_LOADED, (event, { details }) => {
-            const newest = details.fragments[details.fragments.length - 1];
-            hls.startLoad(newest && details.live ? newest.start : -1);
-          });
-        }
+        // Start with the newest fragment: it begins with a keyframe (the first frame
+        // shows without decoding up to a mid-fragment position), it is the one the
+        // page prefetched, and keepUp() gets to the target latency from there.
+        hls.once(Hls.Events.LEVEL_LOADED, (event, { details }) => {
+          const newest = details.fragments[details.fragments.length - 1];
+          hls.startLoad(newest && details.live ? newest.start : -1);
+        });
         hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());
         hls.on(Hls.Events.ERROR, (event, data) => {
           if (hls === this.hls && data.fatal) this.onFatalError(Hls, data);
@@ -458,7 +333,7 @@
     // behind: 1.5x, 0.2 s: 1.2x; pitch is kept) rather than jumping and stalling again.
     keepUp() {
       const { hls, video } = this;
-      if (!hls || window.echoHlsConfigOverride || video.paused || !hls.targetLatency) return;
+      if (!hls || video.paused || !hls.targetLatency) return;
       const behind = hls.latency - hls.targetLatency;
       const catchingUp = video.playbackRate > 1;
       let rate = 1;
@@ -483,5 +358,5 @@
   }
 
   const root = document.getElementById("player");
-  if (root) window.echoPlayer = new Player(root);
+  if (root) new Player(root);
 })();
