@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from streams.models import Broadcast
 from tests.media.test_callbacks import SECRET, publish
+from tests.streaming import wait_for
 
 NAT = "198.51.100.7"
 
@@ -24,6 +25,10 @@ def _callback_settings(settings, db):
     cache.clear()
     yield
     cache.clear()
+
+
+def live_broadcast(user) -> Broadcast | None:
+    return user.channel.broadcasts.filter(ended_at__isnull=True).first()
 
 
 def lock_out(client, addr: str, limit: int) -> list[int]:
@@ -90,3 +95,21 @@ def test_a_database_outage_refuses_a_publish_with_503(client, alice, key):
 
     assert response.status_code == 503
     assert not Broadcast.objects.exists()
+
+
+@pytest.mark.streaming
+@pytest.mark.django_db(transaction=True)
+def test_through_nginx_a_right_key_goes_live_after_wrong_ones_from_its_address(
+    rtmp, alice, settings, caplog
+):
+    # Every ffmpeg here connects from 127.0.0.1: one shared address, as behind a NAT.
+    settings.ECHO_RTMP_FAILED_PUBLISH_LIMIT = 2
+    for n in range(3):
+        assert rtmp.publish(f"live_guess{n}").wait(timeout=30) != 0
+    # The third guess came over the limit (429): the address is limited now.
+    assert "too many failed attempts" in caplog.text
+
+    rtmp.publish(alice.channel.stream_key)
+
+    wait_for(lambda: live_broadcast(alice), timeout=20, message="on_publish")
+    wait_for(lambda: rtmp.playlist_ready("alice"), timeout=20, message="the playlist")
