@@ -182,4 +182,3 @@ def test_no_callback_answers_with_an_accidental_redirect(client, alice):
             response = call(client, endpoint, **fields)
             assert not 300 <= response.status_code < 400, (endpoint, fields)
         assert call(client, endpoint.rstrip("/") + "/").status_code == 404
-
