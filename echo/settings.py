@@ -62,11 +62,14 @@ def mysql_database(url: str) -> dict:
 DEBUG = envbool("DEBUG", "false")
 SECRET_KEY = os.getenv("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and not envbool("ECHO_INSECURE_DEV_KEY", "false"):
+    # A published key lets anyone sign sessions, e-mail confirmations and unsubscribe
+    # links: only a DEBUG (development) run may fall back to it.
+    if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Set it (50+ random characters) or run with DEBUG=true."
         )
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production-" + "x" * 20
+    # The django-insecure- prefix makes `check --deploy` warn (security.W009).
+    SECRET_KEY = "django-insecure-development-key-do-not-use-in-production-" + "x" * 20
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 if "127.0.0.1" not in ALLOWED_HOSTS:
@@ -237,7 +240,13 @@ STORAGES = {
 # to X-Forwarded-For: without this every client would share nginx's 127.0.0.1 (one
 # rate limit for everyone), or pick its own address by sending the header itself.
 # Add one per further proxy (a TLS terminator or CDN in front of nginx).
+# echo/client.py reads it for every limit (heartbeats, allauth, API throttles); the two
+# below keep any other allauth or DRF code that reads the header in agreement.
 ECHO_TRUSTED_PROXIES = envint("ECHO_TRUSTED_PROXIES", "1")
+if ECHO_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured(
+        f"ECHO_TRUSTED_PROXIES must be 0 or more, got {ECHO_TRUSTED_PROXIES}"
+    )
 ALLAUTH_TRUSTED_PROXY_COUNT = ECHO_TRUSTED_PROXIES
 
 REST_FRAMEWORK = {
@@ -251,8 +260,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 24,
     # Counted in the default cache, so the limits hold across gunicorn workers.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "streams.api.throttles.AnonRateThrottle",
+        "streams.api.throttles.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {"anon": "120/minute", "user": "600/minute"},
     "NUM_PROXIES": ECHO_TRUSTED_PROXIES,

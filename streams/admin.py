@@ -20,24 +20,26 @@ class ChannelAdmin(admin.ModelAdmin):
     # The stream key is never shown, even to staff: rotate it instead.
     fields = ["user", "title", "category", "streaming_banned", "created_at"]
     readonly_fields = ["user", "streaming_banned", "created_at"]
+    # Each action changes live state: Django offers it only to staff with the change
+    # permission, and refuses a forged POST from anyone else.
     actions = ["rotate_keys", "ban_from_streaming", "lift_streaming_ban"]
 
     def has_add_permission(self, request) -> bool:
         return False  # every user gets a channel when the account is created
 
-    @admin.action(description="Rotate stream key (drops a live broadcast)")
+    @admin.action(description="Rotate stream key (drops a live broadcast)", permissions=["change"])
     def rotate_keys(self, request, queryset) -> None:
         for channel in queryset:
             services.stream_key_rotate(channel=channel)
         self.message_user(request, f"Rotated {len(queryset)} stream key(s).", messages.SUCCESS)
 
-    @admin.action(description="Ban from streaming (drops a live broadcast)")
+    @admin.action(description="Ban from streaming (drops a live broadcast)", permissions=["change"])
     def ban_from_streaming(self, request, queryset) -> None:
         for channel in queryset:
             services.channel_ban(channel=channel)
         self.message_user(request, f"Banned {len(queryset)} channel(s).", messages.SUCCESS)
 
-    @admin.action(description="Lift streaming ban")
+    @admin.action(description="Lift streaming ban", permissions=["change"])
     def lift_streaming_ban(self, request, queryset) -> None:
         for channel in queryset:
             services.channel_unban(channel=channel)
@@ -68,7 +70,7 @@ class BroadcastAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="End broadcast now (drops the publisher)")
+    @admin.action(description="End broadcast now (drops the publisher)", permissions=["change"])
     def end_now(self, request, queryset) -> None:
         ended = sum(services.broadcast_end(broadcast=b) for b in queryset.filter(ended_at=None))
         self.message_user(request, f"Ended {ended} live broadcast(s).", messages.SUCCESS)

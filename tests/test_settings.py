@@ -124,6 +124,23 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "SECRET_KEY is not set" in result.stderr
 
 
+def test_production_refuses_a_development_key_even_when_asked_for_one():
+    # A published SECRET_KEY lets anyone forge e-mail confirmation and unsubscribe links.
+    env = {**production_env(), "ECHO_INSECURE_DEV_KEY": "true"}
+    del env["SECRET_KEY"]
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_debug_falls_back_to_a_development_key_that_check_deploy_flags():
+    result = manage("check", "--deploy", env={"DEBUG": "true"})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "security.W009" in output  # the key
+    assert "security.W018" in output  # DEBUG itself
+
+
 def test_production_rejects_a_bad_boolean_by_name():
     env = {**production_env(), "SECURE_SSL_REDIRECT": "sometimes"}
     result = manage("check", env=env)
@@ -151,3 +168,9 @@ def test_production_redirects_pages_to_https_but_never_callbacks():
     _, callback_status, page_status = result.stdout.split()
     assert callback_status == "403"
     assert page_status == "301"
+
+
+def test_production_rejects_a_negative_proxy_count_by_name():
+    result = manage("check", env={**production_env(), "ECHO_TRUSTED_PROXIES": "-1"})
+    assert result.returncode != 0
+    assert "ECHO_TRUSTED_PROXIES" in result.stderr

@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from streams import services
+from streams.models import Channel
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,16 @@ def _too_many_failures(addr: str) -> bool:
     return cache.get(_failures_key(addr), 0) >= settings.ECHO_RTMP_FAILED_PUBLISH_LIMIT
 
 
+def _refuse_unknown_key(addr: str) -> HttpResponse:
+    """403, counted per address; 429 once the address is over the limit."""
+    if _too_many_failures(addr):
+        log.warning("publish refused from %s: too many failed attempts", addr)
+        return _deny(429, "too many failed attempts")
+    log.info("publish refused from %s: unknown stream key", addr)
+    _count_failure(addr)
+    return _deny(403, "refused")
+
+
 def _count_failure(addr: str) -> None:
     key = _failures_key(addr)
     # add() starts the window; incr() keeps its expiry.
@@ -94,23 +105,17 @@ def _count_failure(addr: str) -> None:
 @callback
 def on_publish(request: HttpRequest) -> HttpResponse:
     addr = request.POST.get("addr", "")[:64]
-    try:
-        if _too_many_failures(addr):
-            log.warning("publish refused from %s: too many failed attempts", addr)
-            return _deny(429, "too many failed attempts")
-    except DatabaseError:
-        log.exception("publish refused: database unavailable")
-        return _deny(503, "unavailable")
     publisher = _publisher(request)
     if publisher is None:
         return _deny(400, "malformed publish")
     key, client_id = publisher
     try:
+        # Look the key up before the limit: many streamers share one address behind a
+        # carrier NAT, and someone else's wrong keys must not lock out a right one.
+        # (A key rotated after this lookup is refused below, uncounted: not a guess.)
+        if not Channel.objects.with_key(key).exists():
+            return _refuse_unknown_key(addr)
         broadcast = services.broadcast_start(key=key, client_id=client_id)
-    except services.UnknownKey:
-        log.info("publish refused from %s: unknown stream key", addr)
-        _count_failure(addr)
-        return _deny(403, "refused")
     except services.PublishRefused as refused:
         log.info("publish refused from %s: %s", addr, refused)
         return _deny(403, "refused")

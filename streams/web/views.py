@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from echo.client import client_address
 from streams import services
 from streams.media import thumbnails
 from streams.models import Broadcast, Category, Channel, Follow
@@ -191,16 +192,6 @@ def search(request: HttpRequest) -> HttpResponse:
     return render(request, "streams/search.html", {"query": query, "results": results})
 
 
-def _client_address(request: HttpRequest) -> str:
-    remote = request.META.get("REMOTE_ADDR", "")
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and remote in ("127.0.0.1", "::1"):
-        # Behind nginx (deploy/): it appends the address it saw to whatever the client
-        # sent, so only the last entry is not the client's own claim.
-        return forwarded.rsplit(",", 1)[-1].strip()[:64]
-    return remote
-
-
 def _no_store(response: HttpResponse) -> HttpResponse:
     response["Cache-Control"] = "no-store"
     return response
@@ -220,7 +211,7 @@ def viewer_heartbeat(request: HttpRequest, username: str) -> JsonResponse:
         return _no_store(JsonResponse({"error": "send JSON"}, status=415))
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         return _no_store(JsonResponse({"error": "cross-site"}, status=403))
-    client = _client_address(request)
+    client = client_address(request)
     if not viewers.heartbeat_allowed(client):
         return _no_store(JsonResponse({"error": "too many heartbeats"}, status=429))
     try:

@@ -182,16 +182,3 @@ def test_no_callback_answers_with_an_accidental_redirect(client, alice):
             response = call(client, endpoint, **fields)
             assert not 300 <= response.status_code < 400, (endpoint, fields)
         assert call(client, endpoint.rstrip("/") + "/").status_code == 404
-
-
-def test_it_refuses_every_publish_from_an_address_after_repeated_wrong_keys(
-    client, alice, settings
-):
-    settings.ECHO_RTMP_FAILED_PUBLISH_LIMIT = 3
-    for attempt in range(3):
-        assert publish(client, f"live_guess{attempt}", addr="198.51.100.7").status_code == 403
-    response = publish(client, alice.channel.stream_key, addr="198.51.100.7")
-    assert response.status_code == 429
-    assert not Broadcast.objects.exists()
-    # Other addresses are not affected.
-    assert publish(client, alice.channel.stream_key, addr="198.51.100.8").status_code == 302
