@@ -22,7 +22,7 @@ def record_fault(test: str, measurement: str, seconds: float, **details) -> None
     print(f"{test}: {measurement} {seconds:.2f} s")
     if not recording():
         return
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     entry = {
         "test": test,
         "measurement": measurement,
