@@ -3,6 +3,7 @@
 import dataclasses
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -73,10 +74,53 @@ def test_the_public_server_never_reaches_the_callbacks(nginx_without_django):
     assert post(f"{public}/internal/rtmp/on-update?secret=x") == 404
 
 
-@pytest.mark.parametrize(
-    "path", ["/hls/", "/hls/../nginx.conf", "/hls/alice.txt", "/hls/ALICE.m3u8", "/hls/a.m3u8"]
-)
-def test_the_public_server_serves_only_channel_playlists_and_segments(nginx_without_django, path):
-    public = f"http://{nginx_without_django.http_listen}"
-    # "/hls/../nginx.conf" normalises to "/nginx.conf", which goes to Django (down here: 502).
-    assert get(public + path) in (400, 404, 502)
+@pytest.fixture
+def nginx_with_django(live_server, tmp_path, transactional_db):
+    """nginx in front of a running Django, with files on disk that must not all be served."""
+    config = config_for(tmp_path, django_upstream=live_server.url.removeprefix("http://"))
+    hls = Path(config.hls_path)
+    hls.mkdir(parents=True)
+    for name in ("alice.m3u8", "alice-1700000000.ts", "alice.txt", "ALICE.m3u8", "a.m3u8"):
+        (hls / name).write_text(f"file {name} on disk\n")
+    process = start_private_nginx(config)
+    yield config
+    stop_private_nginx(process)
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+NGINX_404 = b"<center>nginx</center>"
+
+
+def test_the_public_server_serves_channel_playlists_and_segments(nginx_with_django):
+    public = f"http://{nginx_with_django.http_listen}"
+    assert fetch(public + "/hls/alice.m3u8") == (200, b"file alice.m3u8 on disk\n")
+    assert fetch(public + "/hls/alice-1700000000.ts") == (
+        200,
+        b"file alice-1700000000.ts on disk\n",
+    )
+
+
+@pytest.mark.parametrize("path", ["/hls/", "/hls/alice.txt", "/hls/ALICE.m3u8", "/hls/a.m3u8"])
+def test_the_public_server_serves_only_channel_playlists_and_segments(nginx_with_django, path):
+    public = f"http://{nginx_with_django.http_listen}"
+    # The file exists on disk: nginx itself refuses the name (its own 404, not Django's).
+    status, body = fetch(public + path)
+    assert status == 404
+    assert NGINX_404 in body
+    assert b"on disk" not in body
+
+
+def test_a_path_climbing_out_of_hls_reaches_only_django(nginx_with_django):
+    public = f"http://{nginx_with_django.http_listen}"
+    # nginx normalises "/hls/../nginx.conf" to "/nginx.conf", which is Django's 404 page.
+    status, body = fetch(public + "/hls/../nginx.conf")
+    assert status == 404
+    assert b"Nothing here" in body  # templates/404.html
+    assert b"worker_processes" not in body

@@ -160,6 +160,8 @@ def test_status_json_is_404_for_an_unknown_channel(client, alice):
     response = client.get("/nobody/status.json")
 
     assert response.status_code == 404
+    assert b"Nothing here" in response.content
+    assert b'"live"' not in response.content
 
 
 # --- dashboard ---------------------------------------------------------------

@@ -135,8 +135,9 @@ def test_an_empty_category_says_so(client, games):
 
 
 def test_an_unknown_category_is_404(client, db):
-    assert client.get("/c/nope/").status_code == 404
-    assert client.get("/", {"category": "nope"}).status_code == 404
+    for response in (client.get("/c/nope/"), client.get("/", {"category": "nope"})):
+        assert response.status_code == 404
+        assert b"Nothing here" in response.content
 
 
 # --- reserved names ------------------------------------------------------------------
