@@ -8,6 +8,7 @@ purpose: no view in this module may produce an accidental redirect.
 import hashlib
 import hmac
 import logging
+import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -73,13 +74,20 @@ def callback(handler):
 
 
 def _failures_key(addr: str) -> str:
+    """The address's failure window: opened by its first failure, gone when it expires."""
     return (
         "rtmp-failed-publish:" + hashlib.sha256(addr.encode("utf-8", "surrogatepass")).hexdigest()
     )
 
 
+def _failures(addr: str) -> int:
+    window = _failures_key(addr)
+    opened = cache.get(window)
+    return 0 if opened is None else cache.get(f"{window}:{opened}", 0)
+
+
 def _too_many_failures(addr: str) -> bool:
-    return cache.get(_failures_key(addr), 0) >= settings.ECHO_RTMP_FAILED_PUBLISH_LIMIT
+    return _failures(addr) >= settings.ECHO_RTMP_FAILED_PUBLISH_LIMIT
 
 
 def _refuse_unknown_key(addr: str) -> HttpResponse:
@@ -93,13 +101,22 @@ def _refuse_unknown_key(addr: str) -> HttpResponse:
 
 
 def _count_failure(addr: str) -> None:
-    key = _failures_key(addr)
-    # add() starts the window; incr() keeps its expiry.
-    if not cache.add(key, 1, timeout=settings.ECHO_RTMP_FAILED_PUBLISH_WINDOW):
+    # The window opens at the first failure and never moves. incr() on the database cache
+    # rewrites an entry's expiry, so the count lives under a key named after the moment
+    # the window opened, and only the window's own entry decides when it ends.
+    timeout = settings.ECHO_RTMP_FAILED_PUBLISH_WINDOW
+    window = _failures_key(addr)
+    cache.add(window, time.time_ns(), timeout=timeout)
+    opened = cache.get(window)
+    if opened is None:
+        return  # the window closed this instant: this failure falls in none
+    count = f"{window}:{opened}"
+    if not cache.add(count, 1, timeout=timeout):
         try:
-            cache.incr(key)
+            cache.incr(count)
         except ValueError:  # expired between add() and incr()
-            cache.add(key, 1, timeout=settings.ECHO_RTMP_FAILED_PUBLISH_WINDOW)
+            cache.add(count, 1, timeout=timeout)
+        cache.touch(count, timeout)
 
 
 @callback
