@@ -55,8 +55,10 @@ class NginxConfig:
     https_listen: str = ""
     rtmps_port: int = 0
     # One worker holds every connection (see the template): descriptors and connections.
-    worker_rlimit_nofile: int = 65536
-    worker_connections: int = 16384
+    # nginx cannot raise its limit past the hard one (systemd's default 524288; containers
+    # often 20000 or less) without CAP_SYS_RESOURCE, and then silently keeps 1024.
+    worker_rlimit_nofile: int = 16384
+    worker_connections: int = 8192
     # Requests in progress per client address on the public HTTP and HTTPS servers.
     limit_conn_per_address: int = 100
     # certbot's webroot: /.well-known/acme-challenge/ is served from here; prefix/acme if empty.
