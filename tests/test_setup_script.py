@@ -68,7 +68,8 @@ def test_the_production_units_run_the_documented_commands():
     )
     web = unit("echo-web.service")["Service"]
     assert web["ExecStart"].startswith("/opt/echo/.venv/bin/gunicorn echo.wsgi ")
-    assert "--bind 127.0.0.1:8001" in web["ExecStart"]
+    # The same variable nginx's upstream is rendered from (manage.py nginx_config).
+    assert "--bind 127.0.0.1:${ECHO_DJANGO_PORT}" in web["ExecStart"]
     assert web["EnvironmentFile"] == "/etc/echo/echo.env"
     reconcile = unit("echo-reconcile.service")["Service"]
     assert reconcile["ExecStart"].endswith("manage.py reconcile_broadcasts --loop --interval 5")
