@@ -72,6 +72,8 @@ class Command(BaseCommand):
             "nginx control": control_port,
             "gunicorn": options["django_port"],
         }
+        if settings.ECHO_TLS_CERTIFICATE:
+            ports["HTTPS"] = settings.ECHO_HTTPS_PORT
         if len(set(ports.values())) < len(ports):
             raise CommandError(f"ports must differ: {ports} (see ECHO_CONTROL_PORT)")
         for name, port in ports.items():
