@@ -34,14 +34,15 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
+    # Django is set up by now (setup_django): streams.media.nginx reads settings at import.
+    from streams.media.nginx import port_open
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} while starting")
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if port_open(port):
+            return
         time.sleep(0.1)
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
@@ -72,7 +73,7 @@ class Bench:
             "SECURE_COOKIES": "false",
             "SECURE_HSTS_SECONDS": "0",
             "ECHO_RTMP_CALLBACK_SECRET": CALLBACK_SECRET,
-            "ECHO_NGINX_CONTROL_URL": f"http://127.0.0.1:{self.ports['control']}",
+            "ECHO_CONTROL_PORT": str(self.ports["control"]),
             "ECHO_HLS_PATH": str(self.hls_path),
             "SITE_URL": f"http://127.0.0.1:{self.ports['http']}",
             "LOG_LEVEL": "WARNING",
@@ -126,6 +127,7 @@ class Bench:
     def start_nginx(self, variant: Variant, prefix: Path):
         import streams.media.nginx as nginx
 
+        template = ""
         if variant.nginx_extra:
             # Experiments only: directives added to rtmp applications, in a copy of the template.
             patched = nginx.TEMPLATE.read_text()
@@ -138,23 +140,21 @@ class Bench:
                 patched = patched.replace(anchor, anchor + line)
             copy = prefix.parent / f"{prefix.name}.template"
             copy.write_text(patched)
-            nginx.TEMPLATE = copy
-        config = nginx.NginxConfig(
+            template = str(copy)
+        config = nginx.NginxConfig.from_settings(
+            # hls_path, thumbs_path and the callback secret: from environment() via settings.
             prefix=str(prefix),
-            hls_path=str(self.hls_path),
+            acme_webroot=str(self.workdir / "acme"),
             http_listen=f"127.0.0.1:{self.ports['http']}",
             rtmp_port=self.ports["rtmp"],
             control_port=self.ports["control"],
             django_upstream=f"127.0.0.1:{self.ports['django']}",
-            callback_secret=CALLBACK_SECRET,
             # As root, workers would run as nobody and could not write the temp directory.
             user=getpass.getuser() if os.geteuid() == 0 else "",
+            template=template,
         )
         config = dataclasses.replace(config, **variant.nginx)
-        try:
-            return config, nginx.start_private_nginx(config)
-        finally:
-            nginx.TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+        return config, nginx.start_private_nginx(config)
 
     @staticmethod
     def stop_nginx(process: subprocess.Popen) -> None:

@@ -59,6 +59,27 @@ def mysql_database(url: str) -> dict:
     }
 
 
+def control_server(url: str, port: str) -> tuple[str, int]:
+    """nginx's loopback control server: its URL and port, either given, the other derived."""
+    if url:
+        try:
+            url_port = urlsplit(url).port
+        except ValueError:
+            url_port = None
+        if not url.startswith("http://127.0.0.1:") or not url_port:
+            raise ImproperlyConfigured(
+                f"ECHO_NGINX_CONTROL_URL must be http://127.0.0.1:PORT, got {url!r}"
+            )
+        if port and port != str(url_port):
+            raise ImproperlyConfigured(
+                f"ECHO_CONTROL_PORT ({port}) and ECHO_NGINX_CONTROL_URL ({url}) disagree: "
+                "set only ECHO_CONTROL_PORT"
+            )
+        port = str(url_port)
+    control_port = envint("ECHO_CONTROL_PORT", port or "8099")
+    return f"http://127.0.0.1:{control_port}", control_port
+
+
 DEBUG = envbool("DEBUG", "false")
 SECRET_KEY = os.getenv("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -288,7 +309,9 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000")
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "false")
-# TLS is terminated by nginx; redirecting here would break nginx-rtmp callbacks (plain HTTP).
+# TLS is terminated by nginx, which also redirects plain HTTP to HTTPS once a certificate
+# is configured (ECHO_TLS_CERTIFICATE): this is only a second line behind it. Redirecting
+# here would break nginx-rtmp callbacks (plain HTTP on loopback), hence the exemption.
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "false")
 if SECURE_SSL_REDIRECT:
     SECURE_REDIRECT_EXEMPT = [r"^internal/rtmp/"]
@@ -302,7 +325,9 @@ ECHO_RTMP_ALLOWED_ADDRESSES = envlist("ECHO_RTMP_ALLOWED_ADDRESSES", "127.0.0.1,
 ECHO_RTMP_FAILED_PUBLISH_LIMIT = envint("ECHO_RTMP_FAILED_PUBLISH_LIMIT", "10")
 ECHO_RTMP_FAILED_PUBLISH_WINDOW = envint("ECHO_RTMP_FAILED_PUBLISH_WINDOW", "300")
 ECHO_RTMP_PUBLIC_URL = os.getenv("ECHO_RTMP_PUBLIC_URL", "rtmp://localhost:1935/ingest")
-ECHO_NGINX_CONTROL_URL = os.getenv("ECHO_NGINX_CONTROL_URL", "http://127.0.0.1:8099")
+ECHO_NGINX_CONTROL_URL, ECHO_CONTROL_PORT = control_server(
+    os.getenv("ECHO_NGINX_CONTROL_URL", ""), os.getenv("ECHO_CONTROL_PORT", "")
+)
 ECHO_HLS_URL = os.getenv("ECHO_HLS_URL", "/hls/")
 # Where nginx writes HLS (hls_path); Django reads playlists from here to measure segments.
 ECHO_HLS_PATH = Path(os.getenv("ECHO_HLS_PATH", str(BASE_DIR / "var" / "hls")))
@@ -314,6 +339,21 @@ ECHO_THUMBS_URL = os.getenv("ECHO_THUMBS_URL", "/thumbs/")
 # TLS certificate and key (PEM paths) for HTTPS and RTMPS, terminated by nginx; empty: none.
 ECHO_TLS_CERTIFICATE = os.getenv("ECHO_TLS_CERTIFICATE", "")
 ECHO_TLS_CERTIFICATE_KEY = os.getenv("ECHO_TLS_CERTIFICATE_KEY", "")
+# Where nginx listens and what it proxies to: `manage.py nginx_config` and `run_platform`
+# render deploy/nginx.conf.template from these (NginxConfig.from_settings), so nginx and
+# Django always agree. The control server above is always on 127.0.0.1.
+ECHO_HTTP_PORT = envint("ECHO_HTTP_PORT", "8000")
+# Used only with a certificate: the site moves to HTTPS and plain HTTP redirects to it.
+ECHO_HTTPS_PORT = envint("ECHO_HTTPS_PORT", "443")
+ECHO_RTMP_PORT = envint("ECHO_RTMP_PORT", "1935")
+# gunicorn, on 127.0.0.1.
+ECHO_DJANGO_PORT = envint("ECHO_DJANGO_PORT", "8001")
+ECHO_SERVER_NAME = os.getenv("ECHO_SERVER_NAME", "_")
+# nginx's prefix (pid, logs, temp files) and the user its workers run as (empty: nginx's default).
+ECHO_NGINX_PREFIX = Path(os.getenv("ECHO_NGINX_PREFIX", str(BASE_DIR / "var" / "nginx")))
+ECHO_NGINX_USER = os.getenv("ECHO_NGINX_USER", "")
+# certbot's webroot: nginx serves /.well-known/acme-challenge/ from it.
+ECHO_ACME_WEBROOT = Path(os.getenv("ECHO_ACME_WEBROOT", str(BASE_DIR / "var" / "acme")))
 
 LOGGING = {
     "version": 1,

@@ -80,12 +80,16 @@ class RtmpServer:
         return "".join(path.read_text(errors="replace") for path in sorted(logs.glob("*.log")))
 
 
-def nginx_config(tmp_path: Path, *, django_upstream: str, control_port: int) -> NginxConfig:
-    """The deploy template's values for a private nginx on free loopback ports."""
-    return NginxConfig(
+def nginx_config(
+    tmp_path: Path, *, django_upstream: str, control_port: int, **overrides
+) -> NginxConfig:
+    """The settings' nginx values (as production renders them) for a private nginx on free
+    loopback ports, with every path in tmp_path; overrides replace single fields."""
+    values = dict(
         prefix=str(tmp_path / "nginx"),
         hls_path=str(tmp_path / "hls"),
         thumbs_path=str(tmp_path / "thumbs"),
+        acme_webroot=str(tmp_path / "acme"),
         http_listen=f"127.0.0.1:{free_port()}",
         rtmp_port=free_port(),
         control_port=control_port,
@@ -93,7 +97,12 @@ def nginx_config(tmp_path: Path, *, django_upstream: str, control_port: int) -> 
         callback_secret=CALLBACK_SECRET,
         # As root, workers would run as nobody and could not write into tmp_path.
         user=getpass.getuser() if os.geteuid() == 0 else "",
+        # Plain HTTP unless a test brings its own certificate.
+        tls_certificate="",
+        tls_certificate_key="",
+        https_listen="",
     )
+    return NginxConfig.from_settings(**{**values, **overrides})
 
 
 @contextlib.contextmanager
@@ -114,6 +123,7 @@ def running_rtmp(config: NginxConfig):
 def rtmp(live_server, settings, tmp_path, transactional_db):
     control_port = free_port()
     settings.ECHO_RTMP_CALLBACK_SECRET = CALLBACK_SECRET
+    settings.ECHO_CONTROL_PORT = control_port
     settings.ECHO_NGINX_CONTROL_URL = f"http://127.0.0.1:{control_port}"
     config = nginx_config(
         tmp_path,

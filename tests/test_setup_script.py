@@ -5,7 +5,6 @@ import configparser
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from streams.management.commands.demo import demo_channel_ensure
+from streams.media.nginx import port_open
 from streams.models import Broadcast
 from tests.streaming import free_port, wait_for
 
@@ -68,7 +68,8 @@ def test_the_production_units_run_the_documented_commands():
     )
     web = unit("echo-web.service")["Service"]
     assert web["ExecStart"].startswith("/opt/echo/.venv/bin/gunicorn echo.wsgi ")
-    assert "--bind 127.0.0.1:8001" in web["ExecStart"]
+    # The same variable nginx's upstream is rendered from (manage.py nginx_config).
+    assert "--bind 127.0.0.1:${ECHO_DJANGO_PORT}" in web["ExecStart"]
     assert web["EnvironmentFile"] == "/etc/echo/echo.env"
     reconcile = unit("echo-reconcile.service")["Service"]
     assert reconcile["ExecStart"].endswith("manage.py reconcile_broadcasts --loop --interval 5")
@@ -220,11 +221,6 @@ class Platform:
         return self.process.wait(timeout=60)
 
 
-def listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def gone(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
@@ -266,7 +262,7 @@ def test_run_platform_serves_the_site_streams_the_demo_and_stops_cleanly(platfor
     assert platform.stop() == 0
     assert "echo.tv stopped." in platform.output
     assert all(gone(pid) for pid in children)
-    assert not any(listening(port) for port in platform.ports)
+    assert not any(port_open(port) for port in platform.ports)
     with sqlite3.connect(platform.database) as db:
         (key,) = db.execute(
             "SELECT stream_key FROM streams_channel JOIN accounts_user"
@@ -283,4 +279,4 @@ def test_run_platform_stops_everything_and_fails_when_a_child_dies(platform_fact
     assert platform.process.wait(timeout=60) == 1
     assert "gunicorn exited unexpectedly" in platform.output
     assert gone(nginx)
-    assert not any(listening(port) for port in platform.ports)
+    assert not any(port_open(port) for port in platform.ports)

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from django.conf import settings
@@ -45,7 +45,7 @@ class NginxConfig:
     notify_update_timeout: str = "10s"
     access_log: str = ""
     error_log: str = ""
-    # Live preview images (streams/media/thumbnails.py); next to hls_path unless given.
+    # Live preview images (streams/media/thumbnails.py): ECHO_THUMBS_PATH, required.
     thumbs_path: str = ""
     ffmpeg: str = ""
     # TLS: the site over HTTPS and RTMPS ingest, both with this certificate (PEM paths).
@@ -54,10 +54,49 @@ class NginxConfig:
     tls_certificate_key: str = ""
     https_listen: str = ""
     rtmps_port: int = 0
+    # One worker holds every connection (see the template): descriptors and connections.
+    # nginx cannot raise its limit past the hard one (systemd's default 524288; containers
+    # often 20000 or less) without CAP_SYS_RESOURCE, and then silently keeps 1024.
+    worker_rlimit_nofile: int = 16384
+    worker_connections: int = 8192
+    # Requests in progress per client address on the public HTTP and HTTPS servers.
+    limit_conn_per_address: int = 100
+    # certbot's webroot: /.well-known/acme-challenge/ is served from here; prefix/acme if empty.
+    acme_webroot: str = ""
+    # Another template (experiments in bench/); deploy/nginx.conf.template if empty.
+    template: str = ""
+
+    @classmethod
+    def from_settings(cls, **overrides) -> "NginxConfig":
+        """The values Django runs with (echo/settings.py), so nginx and Django agree.
+
+        Overrides replace single fields (command-line flags, tests' free ports)."""
+        https = settings.ECHO_TLS_CERTIFICATE and str(settings.ECHO_HTTPS_PORT)
+        values = dict(
+            prefix=str(settings.ECHO_NGINX_PREFIX),
+            hls_path=str(settings.ECHO_HLS_PATH),
+            thumbs_path=str(settings.ECHO_THUMBS_PATH),
+            http_listen=str(settings.ECHO_HTTP_PORT),
+            rtmp_port=settings.ECHO_RTMP_PORT,
+            control_port=settings.ECHO_CONTROL_PORT,
+            django_upstream=f"127.0.0.1:{settings.ECHO_DJANGO_PORT}",
+            callback_secret=settings.ECHO_RTMP_CALLBACK_SECRET,
+            server_name=settings.ECHO_SERVER_NAME,
+            user=settings.ECHO_NGINX_USER,
+            tls_certificate=settings.ECHO_TLS_CERTIFICATE,
+            tls_certificate_key=settings.ECHO_TLS_CERTIFICATE_KEY,
+            https_listen=https or "",
+            acme_webroot=str(settings.ECHO_ACME_WEBROOT),
+        )
+        unknown = set(overrides) - {field.name for field in fields(cls)}
+        if unknown:
+            raise TypeError(f"NginxConfig has no field {', '.join(sorted(unknown))}")
+        return cls(**{**values, **overrides})
 
     def values(self) -> dict[str, str]:
         values = {key: str(value) if value else "" for key, value in asdict(self).items()}
         values["thumbs_path"] = self.thumbs_dir
+        values["acme_webroot"] = self.acme_dir
         # nginx-rtmp's exec runs without a shell and with an empty PATH.
         values["ffmpeg"] = self.ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
         values["rtmp_listen"] = str(self.rtmp_port)
@@ -66,14 +105,34 @@ class NginxConfig:
         values["access_log"] = self.access_log or f"{self.prefix}/logs/access.log"
         values["error_log"] = self.error_log or f"{self.prefix}/logs/error.log"
         values["tls"] = "on" if self.tls_certificate else ""
+        # The redirect to HTTPS names the port unless it is the default one.
+        https_port = self.https_listen.rsplit(":", 1)[-1]
+        values["https_redirect_port"] = "" if https_port in ("", "443") else f":{https_port}"
         return values
 
     @property
     def thumbs_dir(self) -> str:
-        return self.thumbs_path or str(Path(self.hls_path).parent / "thumbs")
+        return self.thumbs_path
+
+    def ports(self) -> list[int]:
+        """The loopback ports nginx listens on once it is up."""
+        ports = [int(self.http_listen.rsplit(":", 1)[-1]), self.rtmp_port, self.control_port]
+        if self.tls_certificate:
+            ports.append(int(self.https_listen.rsplit(":", 1)[-1]))
+        return ports
+
+    @property
+    def acme_dir(self) -> str:
+        return self.acme_webroot or str(Path(self.prefix) / "acme")
+
+    @property
+    def template_path(self) -> Path:
+        return Path(self.template) if self.template else TEMPLATE
 
 
 def render_config(config: NginxConfig) -> str:
+    if not config.thumbs_path:
+        raise ValueError("thumbs_path is empty: set ECHO_THUMBS_PATH")
     if not config.callback_secret:
         raise ValueError("callback_secret is empty: set ECHO_RTMP_CALLBACK_SECRET")
     if config.error_log_level in ("debug", "info"):
@@ -81,9 +140,14 @@ def render_config(config: NginxConfig) -> str:
         raise ValueError("error_log_level must be notice or higher: info would log stream keys")
     if bool(config.tls_certificate) != bool(config.tls_certificate_key):
         raise ValueError("tls_certificate and tls_certificate_key go together")
+    if config.tls_certificate and not config.https_listen:
+        raise ValueError("a TLS certificate needs https_listen (ECHO_HTTPS_PORT)")
+    if config.worker_connections >= config.worker_rlimit_nofile:
+        raise ValueError("worker_connections must stay below worker_rlimit_nofile")
     # Django's template language ({{ value }}, {% if %}), never HTML-escaped: nginx syntax.
     engine = Engine(autoescape=False, string_if_invalid=_MISSING)
-    text = engine.from_string(TEMPLATE.read_text()).render(Context(config.values()))
+    template = engine.from_string(config.template_path.read_text())
+    text = template.render(Context(config.values()))
     if _MISSING in text:
         raise ValueError("the template names a value NginxConfig does not have")
     return text
@@ -91,13 +155,15 @@ def render_config(config: NginxConfig) -> str:
 
 def write_config(config: NginxConfig) -> Path:
     """Render into config.prefix and create every directory nginx will write to."""
+    text = render_config(config)
     prefix = Path(config.prefix)
     for sub in ("logs", "tmp"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     Path(config.hls_path).mkdir(parents=True, exist_ok=True)
     Path(config.thumbs_dir).mkdir(parents=True, exist_ok=True)
+    Path(config.acme_dir).mkdir(parents=True, exist_ok=True)
     path = prefix / "nginx.conf"
-    path.write_text(render_config(config))
+    path.write_text(text)
     # The rendered file holds the callback secret.
     os.chmod(path, 0o600)
     return path
@@ -152,12 +218,11 @@ def start_private_nginx(config: NginxConfig, *, timeout: float = 10.0) -> subpro
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    http_port = int(config.http_listen.rsplit(":", 1)[-1])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"nginx exited: {process.stderr.read().decode(errors='replace')}")
-        if all(_port_open(port) for port in (http_port, config.rtmp_port, config.control_port)):
+        if all(port_open(port) for port in config.ports()):
             return process
         time.sleep(0.05)
     process.kill()
@@ -181,7 +246,8 @@ def stop_private_nginx(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on host:port now."""
     with socket.socket() as sock:
         sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0

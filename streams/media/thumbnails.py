@@ -21,7 +21,7 @@ MAX_AGE_SECONDS = 60
 
 
 def thumbs_root() -> Path:
-    # The default (settings) matches NginxConfig's: "thumbs" next to the HLS directory.
+    # The one setting nginx's exec_push writes to (NginxConfig.from_settings).
     return Path(settings.ECHO_THUMBS_PATH)
 
 

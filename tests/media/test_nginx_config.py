@@ -6,7 +6,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 
+from echo.settings import control_server
 from streams.media.nginx import NginxConfig, render_config, start_private_nginx, stop_private_nginx
 from tests.streaming import free_port, nginx_config
 
@@ -124,3 +127,131 @@ def test_a_path_climbing_out_of_hls_reaches_only_django(nginx_with_django):
     assert status == 404
     assert b"Nothing here" in body  # templates/404.html
     assert b"worker_processes" not in body
+
+
+def server_blocks(text: str) -> list[str]:
+    """The http block's server {} blocks, in order."""
+    http = text[text.index("\nhttp {") :]
+    return ["server {" + block for block in http.split("server {")[1:]]
+
+
+def test_without_a_certificate_the_site_is_plain_http_only(tmp_path):
+    text = render_config(config_for(tmp_path))
+
+    assert "ssl" not in text
+    public, control = server_blocks(text)
+    assert "proxy_pass http://django;" in public
+    assert "limit_conn per_address 100;" in public
+    assert "limit_conn" not in control
+
+
+def test_with_a_certificate_plain_http_only_redirects_and_answers_acme(tmp_path):
+    config = config_for(
+        tmp_path,
+        tls_certificate="/etc/echo/cert.pem",
+        tls_certificate_key="/etc/echo/key.pem",
+        https_listen="8443",
+        acme_webroot="/srv/acme",
+    )
+    plain, site, control = server_blocks(render_config(config))
+
+    assert f"listen {config.http_listen};" in plain
+    assert "proxy_pass" not in plain
+    assert "root /srv/acme;" in plain
+    assert "return 301 https://$host:8443$request_uri;" in plain
+    assert "listen 8443 ssl http2;" in site
+    assert "ssl_certificate /etc/echo/cert.pem;" in site
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in site
+    assert "limit_conn per_address" in plain and "limit_conn per_address" in site
+    # nginx-rtmp's callbacks stay on the loopback server, plain HTTP.
+    assert "ssl" not in control and "/internal/rtmp/" in control
+
+
+def test_the_default_https_port_is_left_out_of_the_redirect(tmp_path):
+    config = config_for(tmp_path, tls_certificate="c", tls_certificate_key="k", https_listen="443")
+    assert "return 301 https://$host$request_uri;" in render_config(config)
+
+
+def test_a_certificate_without_an_https_listen_is_refused(tmp_path):
+    config = config_for(tmp_path, tls_certificate="c", tls_certificate_key="k", https_listen="")
+    with pytest.raises(ValueError, match="https_listen"):
+        render_config(config)
+
+
+def test_connections_stay_below_the_descriptor_limit(tmp_path):
+    with pytest.raises(ValueError, match="worker_rlimit_nofile"):
+        render_config(config_for(tmp_path, worker_connections=20000))
+
+
+def test_the_config_comes_from_the_settings_django_runs_with(settings, tmp_path):
+    settings.ECHO_HTTP_PORT = 8080
+    settings.ECHO_RTMP_PORT = 1936
+    settings.ECHO_CONTROL_PORT = 9099
+    settings.ECHO_DJANGO_PORT = 9001
+    settings.ECHO_HLS_PATH = tmp_path / "hls"
+    settings.ECHO_THUMBS_PATH = tmp_path / "previews"
+    settings.ECHO_NGINX_PREFIX = tmp_path / "nginx"
+    settings.ECHO_RTMP_CALLBACK_SECRET = "s3cret"
+
+    config = NginxConfig.from_settings(rtmp_port=1999)
+
+    assert config.http_listen == "8080"
+    assert config.rtmp_port == 1999
+    assert config.control_port == 9099
+    assert config.django_upstream == "127.0.0.1:9001"
+    assert config.hls_path == str(tmp_path / "hls")
+    assert config.thumbs_path == str(tmp_path / "previews")
+    assert config.prefix == str(tmp_path / "nginx")
+    assert config.https_listen == ""
+
+
+def test_from_settings_refuses_an_unknown_field():
+    with pytest.raises(TypeError, match="http_port"):
+        NginxConfig.from_settings(http_port=80)
+
+
+def test_the_command_renders_the_settings_and_its_flags_override_them(settings, tmp_path, capsys):
+    settings.ECHO_RTMP_CALLBACK_SECRET = "s3cret"
+    settings.ECHO_HLS_PATH = tmp_path / "hls"
+    settings.ECHO_DJANGO_PORT = 9001
+
+    call_command("nginx_config", "--prefix", str(tmp_path), "--http-listen", "8081", "--stdout")
+
+    text = capsys.readouterr().out
+    assert f"hls_path {tmp_path}/hls;" in text
+    assert "server 127.0.0.1:9001;" in text
+    assert "listen 8081;" in text
+
+
+def test_another_template_can_be_rendered(tmp_path):
+    template = tmp_path / "experiment.template"
+    template.write_text("# {{ rtmp_port }} {{ hls_fragment }}\n")
+
+    text = render_config(config_for(tmp_path, template=str(template), rtmp_port=1999))
+
+    assert text == "# 1999 900ms\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "port", "expected"),
+    [
+        ("", "", ("http://127.0.0.1:8099", 8099)),
+        ("", "9000", ("http://127.0.0.1:9000", 9000)),
+        ("http://127.0.0.1:9100", "", ("http://127.0.0.1:9100", 9100)),
+        ("http://127.0.0.1:9100", "9100", ("http://127.0.0.1:9100", 9100)),
+    ],
+)
+def test_the_control_url_and_port_are_one_value(monkeypatch, url, port, expected):
+    monkeypatch.delenv("ECHO_CONTROL_PORT", raising=False)
+    if port:
+        monkeypatch.setenv("ECHO_CONTROL_PORT", port)
+    assert control_server(url, port) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [("http://127.0.0.1:9100", "9101"), ("http://example.com:9100", ""), ("http://127.0.0.1", "")],
+)
+def test_a_control_url_and_port_that_disagree_are_refused(url, port):
+    with pytest.raises(ImproperlyConfigured, match="ECHO_"):
+        control_server(url, port)

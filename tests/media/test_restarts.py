@@ -3,7 +3,6 @@ separate gunicorn process here, so it can be stopped while nginx and ffmpeg go o
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
+from streams.media.nginx import port_open
 from streams.models import Broadcast
 from tests.outage import TcpProxy, database_outage, mysql_upstream
 from tests.records import record_fault
@@ -52,8 +52,7 @@ class Gunicorn:
         wait_for(self._listening, timeout=20, message="gunicorn to listen")
 
     def _listening(self) -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+        return port_open(self.port)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

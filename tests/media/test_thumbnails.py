@@ -94,10 +94,12 @@ def test_nginx_makes_thumbnails_in_the_internal_application_under_the_public_nam
     assert "alias /srv/thumbs/$thumb_file;" in text
 
 
-def test_thumbnails_default_to_a_directory_next_to_hls(tmp_path):
-    text = render_config(config(tmp_path))
+def test_nginx_writes_thumbnails_where_django_reads_them(tmp_path):
+    # One setting for both: ECHO_THUMBS_PATH (tmp_path/thumbs, the fixture above).
+    text = render_config(NginxConfig.from_settings(callback_secret="s3cret"))
 
     assert f"{tmp_path}/thumbs/$name.jpg" in text
+    assert thumbnails.thumbs_root() == tmp_path / "thumbs"
 
 
 def test_the_nginx_config_command_takes_a_thumbnail_directory(tmp_path, settings, capsys):

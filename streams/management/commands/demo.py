@@ -1,6 +1,5 @@
 """A live channel for newcomers: the user `demo` publishing ffmpeg's test pattern."""
 
-import os
 import signal
 import subprocess
 import threading
@@ -53,7 +52,7 @@ class Command(BaseCommand):
     help = "Create the demo user and publish a test pattern to its channel until interrupted."
 
     def add_arguments(self, parser) -> None:
-        port = os.getenv("ECHO_RTMP_PORT", "1935")
+        port = settings.ECHO_RTMP_PORT
         parser.add_argument(
             "--rtmp-url",
             default=f"rtmp://127.0.0.1:{port}/ingest",

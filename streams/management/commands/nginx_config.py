@@ -1,44 +1,56 @@
 import sys
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from streams.media.nginx import NginxConfig, render_config, write_config
 
+# Flag -> NginxConfig field. Every flag defaults to the setting (echo/settings.py) that
+# Django runs with; a flag given overrides it for this rendering only.
+FLAGS = {
+    "prefix": "prefix",
+    "hls_path": "hls_path",
+    "thumbs_path": "thumbs_path",
+    "acme_webroot": "acme_webroot",
+    "http_listen": "http_listen",
+    "https_listen": "https_listen",
+    "rtmp_port": "rtmp_port",
+    "control_port": "control_port",
+    "django": "django_upstream",
+    "server_name": "server_name",
+    "user": "user",
+}
+
 
 class Command(BaseCommand):
-    help = "Render deploy/nginx.conf.template (into --prefix, or to stdout with --stdout)."
+    help = (
+        "Render deploy/nginx.conf.template with the settings' values (ECHO_HTTP_PORT, "
+        "ECHO_HLS_PATH, ...) into the prefix, or to stdout with --stdout."
+    )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--prefix", required=True, help="nginx prefix: pid, logs, temp files")
-        parser.add_argument("--hls-path", required=True, help="where HLS playlists are written")
         parser.add_argument(
-            "--thumbs-path",
-            default="",
-            help="where live preview images are written (default: 'thumbs' next to --hls-path)",
+            "--prefix", help="nginx prefix: pid, logs, temp files (ECHO_NGINX_PREFIX)"
         )
-        parser.add_argument("--http-listen", default="8000", help="public HTTP listen address")
-        parser.add_argument("--rtmp-port", type=int, default=1935)
-        parser.add_argument("--control-port", type=int, default=8099, help="loopback stat/control")
-        parser.add_argument("--django", default="127.0.0.1:8001", help="gunicorn host:port")
-        parser.add_argument("--server-name", default="_")
-        parser.add_argument("--user", default="", help="user for worker processes")
+        parser.add_argument("--hls-path", help="where HLS playlists are written (ECHO_HLS_PATH)")
+        parser.add_argument("--thumbs-path", help="live preview images (ECHO_THUMBS_PATH)")
+        parser.add_argument("--acme-webroot", help="certbot's webroot (ECHO_ACME_WEBROOT)")
+        parser.add_argument("--http-listen", help="public HTTP listen address (ECHO_HTTP_PORT)")
+        parser.add_argument("--https-listen", help="HTTPS listen address (ECHO_HTTPS_PORT)")
+        parser.add_argument("--rtmp-port", type=int, help="(ECHO_RTMP_PORT)")
+        parser.add_argument(
+            "--control-port", type=int, help="loopback stat/control (ECHO_CONTROL_PORT)"
+        )
+        parser.add_argument("--django", help="gunicorn host:port (127.0.0.1:ECHO_DJANGO_PORT)")
+        parser.add_argument("--server-name", help="(ECHO_SERVER_NAME)")
+        parser.add_argument("--user", help="user for worker processes (ECHO_NGINX_USER)")
         parser.add_argument("--stdout", action="store_true", help="print instead of writing files")
 
     def handle(self, *args, **options) -> None:
-        config = NginxConfig(
-            prefix=options["prefix"],
-            hls_path=options["hls_path"],
-            http_listen=options["http_listen"],
-            rtmp_port=options["rtmp_port"],
-            control_port=options["control_port"],
-            django_upstream=options["django"],
-            callback_secret=settings.ECHO_RTMP_CALLBACK_SECRET,
-            server_name=options["server_name"],
-            user=options["user"],
-            thumbs_path=options["thumbs_path"],
-        )
+        overrides = {
+            field: options[flag] for flag, field in FLAGS.items() if options[flag] is not None
+        }
         try:
+            config = NginxConfig.from_settings(**overrides)
             if options["stdout"]:
                 sys.stdout.write(render_config(config))
             else:

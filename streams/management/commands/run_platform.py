@@ -3,41 +3,22 @@
 `./echotv run` sets the environment (ports, URLs, secrets) and execs this command.
 """
 
-import logging
 import os
 import pwd
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections
 
-from streams import services
-from streams.media.nginx import NginxConfig, start_private_nginx, stop_private_nginx
-
-log = logging.getLogger(__name__)
+from streams.management.commands.reconcile_broadcasts import reconcile_loop
+from streams.media.nginx import NginxConfig, port_open, start_private_nginx, stop_private_nginx
 
 RECONCILE_SECONDS = 5.0
-
-
-def _env_port(name: str, default: int) -> int:
-    try:
-        return int(os.getenv(name, default))
-    except ValueError:
-        raise CommandError(f"{name} must be a port number") from None
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _wait_for_port(process: subprocess.Popen, port: int, name: str, timeout: float) -> None:
@@ -45,7 +26,7 @@ def _wait_for_port(process: subprocess.Popen, port: int, name: str, timeout: flo
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise CommandError(f"{name} exited with code {process.returncode} while starting")
-        if _port_in_use(port):
+        if port_open(port):
             return
         time.sleep(0.1)
     raise CommandError(f"{name} did not listen on port {port} within {timeout:.0f} s")
@@ -70,30 +51,33 @@ class Command(BaseCommand):
     help = "Run nginx (HTTP + RTMP) and gunicorn in the foreground until Ctrl-C."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--http-port", type=int, default=_env_port("ECHO_HTTP_PORT", 8000))
-        parser.add_argument("--rtmp-port", type=int, default=_env_port("ECHO_RTMP_PORT", 1935))
-        parser.add_argument("--django-port", type=int, default=_env_port("ECHO_DJANGO_PORT", 8001))
+        # Defaults from settings (ECHO_HTTP_PORT, ...), which nginx_config renders with too.
+        parser.add_argument("--http-port", type=int, default=settings.ECHO_HTTP_PORT)
+        parser.add_argument("--rtmp-port", type=int, default=settings.ECHO_RTMP_PORT)
+        parser.add_argument("--django-port", type=int, default=settings.ECHO_DJANGO_PORT)
         parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
         parser.add_argument(
             "--nginx-prefix",
-            default=str(Path(settings.BASE_DIR) / "var" / "nginx"),
+            default=str(settings.ECHO_NGINX_PREFIX),
             help="nginx's prefix: config, pid, logs, temp files",
         )
         parser.add_argument("--demo", action="store_true", help="publish a test pattern as 'demo'")
 
     def handle(self, *args, **options) -> None:
         # The control port comes from the setting reconciliation reads, so the two agree.
-        control_port = urlsplit(settings.ECHO_NGINX_CONTROL_URL).port or 80
+        control_port = settings.ECHO_CONTROL_PORT
         ports = {
             "HTTP": options["http_port"],
             "RTMP": options["rtmp_port"],
             "nginx control": control_port,
             "gunicorn": options["django_port"],
         }
+        if settings.ECHO_TLS_CERTIFICATE:
+            ports["HTTPS"] = settings.ECHO_HTTPS_PORT
         if len(set(ports.values())) < len(ports):
-            raise CommandError(f"ports must differ: {ports} (see ECHO_NGINX_CONTROL_URL)")
+            raise CommandError(f"ports must differ: {ports} (see ECHO_CONTROL_PORT)")
         for name, port in ports.items():
-            if _port_in_use(port):
+            if port_open(port):
                 raise CommandError(f"{name} port {port} is in use: is echo.tv already running?")
 
         self.stopping = False
@@ -128,18 +112,17 @@ class Command(BaseCommand):
         _wait_for_port(process, port, "gunicorn", timeout=30)
 
     def _start_nginx(self, options: dict, control_port: int) -> None:
-        config = NginxConfig(
+        # As root, workers would run as nobody and could not write var/hls.
+        user = settings.ECHO_NGINX_USER
+        if not user and os.geteuid() == 0:
+            user = pwd.getpwuid(os.geteuid()).pw_name
+        config = NginxConfig.from_settings(
             prefix=str(Path(options["nginx_prefix"]).resolve()),
-            # Django reads the playlists from the same place.
-            hls_path=str(settings.ECHO_HLS_PATH),
-            thumbs_path=str(settings.ECHO_THUMBS_PATH),
             http_listen=str(options["http_port"]),
             rtmp_port=options["rtmp_port"],
             control_port=control_port,
             django_upstream=f"127.0.0.1:{options['django_port']}",
-            callback_secret=settings.ECHO_RTMP_CALLBACK_SECRET,
-            # As root, workers would run as nobody and could not write var/hls.
-            user=pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else "",
+            user=user,
         )
         try:
             process = start_private_nginx(config)
@@ -169,26 +152,18 @@ class Command(BaseCommand):
 
     def _supervise(self) -> str | None:
         """Reconcile every few seconds until asked to stop; the name of a child that died."""
-        next_reconcile = 0.0
-        while not self.stopping:
-            for name, process in self.children:
-                if process.poll() is not None and name != "demo":
-                    return name
-            if time.monotonic() >= next_reconcile:
-                next_reconcile = time.monotonic() + RECONCILE_SECONDS
-                self._reconcile()
-            time.sleep(0.5)
-        return None
+        reconcile_loop(
+            interval=RECONCILE_SECONDS,
+            keep_going=lambda: not self.stopping and self._dead_child() is None,
+        )
+        # Ctrl-C reaches the children too: their exit is then no failure.
+        return None if self.stopping else self._dead_child()
 
-    def _reconcile(self) -> None:
-        close_old_connections()
-        try:
-            ended = services.broadcasts_reconcile()
-        except Exception:
-            log.exception("reconciling broadcasts failed; will retry")
-            return
-        if ended:
-            log.info("reconcile: ended %d lost broadcast(s)", ended)
+    def _dead_child(self) -> str | None:
+        for name, process in self.children:
+            if process.poll() is not None and name != "demo":
+                return name
+        return None
 
     def _stop_children(self) -> None:
         # Publisher first, then nginx (its on_publish_done calls still need Django), then Django.
