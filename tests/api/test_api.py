@@ -17,8 +17,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 from accounts.models import User
-from streams import services
-from streams.api import views as api
+from streams import selectors, services
 from streams.models import Broadcast, Channel, Follow
 from streams.social import services as social_services
 from streams.social import viewers
@@ -336,13 +335,14 @@ def test_my_channel_never_shows_another_users_key(alice, bob):
         assert bob.channel.stream_key not in page
 
 
-def test_my_channel_is_made_for_a_user_without_one(charlie):
+def test_my_channel_is_a_json_404_for_a_user_without_one_and_is_not_made(charlie):
     Channel.objects.filter(user=charlie).delete()
 
     response = with_session(charlie).get("/api/me/channel/")
 
-    assert response.status_code == 200
-    assert response.json()["stream_key"] == Channel.objects.get(user=charlie).stream_key
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No Channel matches the given query."}
+    assert not Channel.objects.filter(user=charlie).exists()
 
 
 def test_patch_changes_the_title_and_category(alice, games):
@@ -399,14 +399,14 @@ def test_patch_cannot_change_the_stream_key_or_the_ban(alice):
 
 
 def test_patch_keeps_a_key_rotated_since_the_channel_was_read(alice, monkeypatch):
-    stale = api._own_channel
+    stale = selectors.channel_of_user
 
-    def read_then_rotate(request):
-        channel = stale(request)
+    def read_then_rotate(*, user):
+        channel = stale(user=user)
         services.stream_key_rotate(channel=channel)
         return channel
 
-    monkeypatch.setattr(api, "_own_channel", read_then_rotate)
+    monkeypatch.setattr(selectors, "channel_of_user", read_then_rotate)
 
     response = with_session(alice).patch("/api/me/channel/", {"title": "t"}, format="json")
 
