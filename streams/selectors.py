@@ -51,29 +51,32 @@ def _most_watched_first(live: list[Channel]) -> list[Channel]:
 
 def _in_order(channels: QuerySet[Channel], *, limit: int | None = None) -> list[Channel]:
     # Viewer counts are presence files, not columns: the live part is sorted here
-    # (live channels are few), the offline part ordered and cut by the database.
-    live = _most_watched_first(list(channels.filter(live_since__isnull=False)))[:limit]
-    offline = channels.filter(live_since__isnull=True).order_by(
-        F("last_live_at").desc(nulls_last=True), "user__username"
-    )
-    if limit is not None:
-        offline = offline[: limit - len(live)]
-    return live + _with_presence(list(offline))
+    # (live channels are few), the offline part ordered (and cut) by the database.
+    channels = channels.order_by(F("last_live_at").desc(nulls_last=True), "user__username")
+    if limit is None:
+        every = list(channels)  # one query, not two, when nothing is cut
+        live = [channel for channel in every if channel.live_since is not None]
+        offline = [channel for channel in every if channel.live_since is None]
+    else:
+        live = list(channels.filter(live_since__isnull=False))
+        offline = list(channels.filter(live_since__isnull=True)[: max(limit - len(live), 0)])
+    return (_most_watched_first(live) + _with_presence(offline))[:limit]
 
 
-def _one(**lookup) -> Channel:
-    """The channel, or Http404 (a JSON 404 in the API)."""
-    return _with_presence([get_object_or_404(_channels(), **lookup)])[0]
-
-
-def channel_get(*, name: str) -> Channel:
-    """One channel by its name (the username), live or not; Http404 if there is none."""
-    return _one(user__username=name)
+def channel_get(*, name: str, stats: bool = False) -> Channel:
+    """One channel by its name (the username), live or not; Http404 (a JSON 404 in the
+    API) if there is none. Only with stats does it carry what this module's lists do:
+    the players polling status.json every few seconds need none of it."""
+    if not stats:
+        return get_object_or_404(
+            Channel.objects.select_related("user", "category"), user__username=name
+        )
+    return _with_presence([get_object_or_404(_channels(), user__username=name)])[0]
 
 
 def channel_of_user(*, user: AbstractBaseUser) -> Channel:
-    """The user's own channel; Http404 if missing (every user gets one when created)."""
-    return _one(user=user)
+    """The user's own channel, with stats; Http404 if missing (every user gets one when created)."""
+    return _with_presence([get_object_or_404(_channels(), user=user)])[0]
 
 
 def channel_list_live(*, category: str | None = None) -> list[Channel]:
@@ -100,7 +103,8 @@ def _followed(user: AbstractBaseUser) -> QuerySet[Channel]:
 
 def channel_list_followed(*, user: AbstractBaseUser, limit: int | None = None) -> list[Channel]:
     """The channels the user follows, each also with .followed_at and .notify_by_email."""
-    return _in_order(_followed(user), limit=limit)
+    # Read them all and cut here: one query, and nobody follows too many to read.
+    return _in_order(_followed(user))[:limit]
 
 
 def channel_get_followed(*, user: AbstractBaseUser, name: str) -> Channel | None:

@@ -58,7 +58,7 @@ def test_every_channel_carries_live_state_viewers_followers_and_thumbnail(
     (settings.ECHO_THUMBS_PATH / "alice.jpg").write_bytes(b"\xff\xd8")
 
     for channel in (
-        selectors.channel_get(name="alice"),
+        selectors.channel_get(name="alice", stats=True),
         selectors.channel_list_live()[0],
         selectors.channel_list_followed(user=bob)[0],
         selectors.channel_search(query="ali", limit=5)[0],
@@ -75,7 +75,7 @@ def test_an_offline_channel_has_no_viewers_and_no_thumbnail_but_its_last_broadca
     Broadcast.objects.filter(pk=ended.pk).update(ended_at=timezone.now() - timedelta(hours=1))
     viewers.viewer_seen("alice", viewer_id="a" * 32, client="192.0.2.1")
 
-    channel = selectors.channel_get(name="alice")
+    channel = selectors.channel_get(name="alice", stats=True)
 
     assert channel.live_since is None
     assert channel.last_live_at == Broadcast.objects.get().ended_at
@@ -101,6 +101,8 @@ def test_a_missing_channel_is_a_404_and_is_not_made(charlie):
         selectors.channel_of_user(user=charlie)
     with pytest.raises(Http404):
         selectors.channel_get(name="charlie")
+    with pytest.raises(Http404):
+        selectors.channel_get(name="charlie", stats=True)
     assert not Channel.objects.filter(user=charlie).exists()
 
 
@@ -128,3 +130,17 @@ def test_saving_settings_keeps_a_key_rotation_and_a_ban_made_since_the_read(alic
     assert (channel.title, channel.category) == ("New title", games)
     assert channel.stream_key != stale.stream_key
     assert channel.streaming_banned is True
+
+
+def test_a_search_limit_keeps_the_live_matches_and_the_most_recently_live(go_live):
+    never, earlier, later, live = users("chess1", "chess2", "chess3", "chess4")
+    for hours_ago, streamer in ((5, earlier), (2, later)):
+        broadcast = go_live(streamer, minutes_ago=hours_ago * 60 + 30)
+        Broadcast.objects.filter(pk=broadcast.pk).update(
+            ended_at=timezone.now() - timedelta(hours=hours_ago)
+        )
+    go_live(live)
+
+    results = selectors.channel_search(query="chess", limit=2)
+
+    assert [channel.name for channel in results] == ["chess4", "chess3"]

@@ -62,7 +62,7 @@ class ChannelDetail(generics.RetrieveAPIView):
     serializer_class = ChannelSerializer
 
     def get_object(self) -> Channel:
-        return selectors.channel_get(name=self.kwargs["username"])
+        return selectors.channel_get(name=self.kwargs["username"], stats=True)
 
 
 # --- the logged-in user's channel ------------------------------------------------

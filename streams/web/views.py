@@ -43,7 +43,7 @@ def category(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def channel(request: HttpRequest, username: str) -> HttpResponse:
-    channel = selectors.channel_get(name=username)
+    channel = selectors.channel_get(name=username, stats=True)
     follow = None
     if request.user.is_authenticated:
         follow = Follow.objects.filter(user=request.user, channel=channel).first()
