@@ -1,8 +1,8 @@
 """Reads of channels that pages, the API and the go-live e-mail share.
 
 Writes live in services.py; these are the reads several callers need, so that a
-page and its API twin list the same channels in the same order. Every channel
-returned carries:
+page and its API twin list the same channels in the same order. Every channel in
+a list, and from channel_get(stats=True) and channel_of_user, carries:
 
     .live_since      when its open broadcast started (None while offline)
     .last_live_at    when its last broadcast ended (None if it never streamed)
