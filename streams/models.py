@@ -3,6 +3,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -47,6 +48,19 @@ class ChannelQuerySet(models.QuerySet):
             live_since=models.Subquery(live.values("started_at")[:1]),
             last_live_at=models.Subquery(ended.values("ended_at")[:1]),
         )
+
+    def with_follower_count(self) -> "ChannelQuerySet":
+        """Each channel with .follower_count."""
+        # A subquery, not Count("follows"): a filter that joins follows (the channels
+        # one user follows, say) would narrow that count to the one follow it matched.
+        followers = (
+            Follow.objects.filter(channel=models.OuterRef("pk"))
+            .order_by()
+            .values("channel")
+            .annotate(count=models.Count("pk"))
+            .values("count")
+        )
+        return self.annotate(follower_count=Coalesce(models.Subquery(followers), 0))
 
     def with_key(self, key: str) -> "ChannelQuerySet":
         # Look keys up by digest: the comparison the database makes then leaks

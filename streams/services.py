@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from streams.media import hls, nginx
-from streams.models import Broadcast, Channel, stream_key_generate
+from streams.models import Broadcast, Category, Channel, stream_key_generate
 from streams.social import viewers
 from streams.social.services import broadcasts_notify_followers
 
@@ -31,16 +31,21 @@ class UnknownKey(PublishRefused):
     """No channel has this key: a typo, an old key, or someone guessing."""
 
 
-def channel_for_user(*, user) -> Channel:
-    """The user's channel; made now for users that predate the post_save signal (fixtures)."""
-    channel = Channel.objects.filter(user=user).first()
-    return channel if channel is not None else channel_create(user=user)
-
-
 def channel_create(*, user) -> Channel:
+    """A new user's channel (streams.signals); read one with selectors.channel_of_user."""
     channel = Channel(user=user)
     channel.set_stream_key(stream_key_generate())
     channel.save()
+    return channel
+
+
+def channel_settings_update(*, channel: Channel, title: str, category: Category | None) -> Channel:
+    """What the streamer sets on the dashboard or with the API: the title and category."""
+    channel.title = title
+    channel.category = category
+    # Only these columns: saving them all would write back a stream key rotated,
+    # or a ban set, since the caller read the row.
+    channel.save(update_fields=["title", "category"])
     return channel
 
 

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from streams.api import tokens
 from streams.api import views as api
 
 app_name = "api"
@@ -13,8 +14,8 @@ urlpatterns = [
     path("me/channel/", api.OwnChannel.as_view(), name="own-channel"),
     path("me/channel/rotate-key/", api.OwnChannelRotateKey.as_view(), name="rotate-key"),
     path("me/following/", api.FollowedChannelList.as_view(), name="following"),
-    path("me/token/", api.OwnToken.as_view(), name="own-token"),
-    path("auth/token/", api.TokenObtain.as_view(), name="token"),
+    path("me/token/", tokens.OwnToken.as_view(), name="own-token"),
+    path("auth/token/", tokens.TokenObtain.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     # Last: everything else under /api/ is a JSON 404.

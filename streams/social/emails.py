@@ -11,6 +11,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from streams import selectors
 from streams.models import Broadcast, Follow
 
 UNSUBSCRIBE_SALT = "streams.follow.unsubscribe"
@@ -66,12 +67,7 @@ def _go_live_message(broadcast: Broadcast, follow: Follow) -> EmailMessage:
 
 def go_live_send(*, broadcast: Broadcast) -> int:
     """Mail every follower of the broadcast's channel who wants it; returns mails sent."""
-    follows = (
-        Follow.objects.filter(channel=broadcast.channel, notify_by_email=True, user__is_active=True)
-        .exclude(user__email="")
-        .select_related("user", "channel__user")
-        .order_by("pk")
-    )
+    follows = selectors.follow_list_to_notify(channel=broadcast.channel)
     sent = 0
     batch: list[EmailMessage] = []
     for follow in follows.iterator(chunk_size=BATCH_SIZE):

@@ -3,16 +3,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from streams import selectors
 from streams.models import Channel, Follow
 from streams.social import emails
 from streams.social import services as social_services
-from streams.web.views import followed_channels
 
 
 def _back(request: HttpRequest, channel: Channel) -> HttpResponse:
@@ -25,14 +25,10 @@ def _back(request: HttpRequest, channel: Channel) -> HttpResponse:
     return redirect(target)
 
 
-def _channel(username: str) -> Channel:
-    return get_object_or_404(Channel.objects.select_related("user"), user__username=username)
-
-
 @login_required
 @require_POST
 def follow(request: HttpRequest, username: str) -> HttpResponse:
-    channel = _channel(username)
+    channel = selectors.channel_get(name=username)
     try:
         social_services.channel_follow(user=request.user, channel=channel)
     except social_services.CannotFollow as refused:
@@ -47,7 +43,7 @@ def follow(request: HttpRequest, username: str) -> HttpResponse:
 @login_required
 @require_POST
 def unfollow(request: HttpRequest, username: str) -> HttpResponse:
-    channel = _channel(username)
+    channel = selectors.channel_get(name=username)
     if social_services.channel_unfollow(user=request.user, channel=channel):
         messages.success(request, f"You no longer follow {channel.user.public_name}.")
     return _back(request, channel)
@@ -57,7 +53,7 @@ def unfollow(request: HttpRequest, username: str) -> HttpResponse:
 @require_POST
 def follow_emails(request: HttpRequest, username: str) -> HttpResponse:
     """Turn the go-live e-mails for one followed channel on or off."""
-    channel = _channel(username)
+    channel = selectors.channel_get(name=username)
     notify = request.POST.get("notify") == "on"
     if social_services.follow_set_notify(
         user_id=request.user.pk, channel_id=channel.pk, notify=notify
@@ -73,7 +69,8 @@ def follow_emails(request: HttpRequest, username: str) -> HttpResponse:
 
 @login_required
 def following(request: HttpRequest) -> HttpResponse:
-    return render(request, "streams/following.html", {"channels": followed_channels(request.user)})
+    channels = selectors.channel_list_followed(user=request.user)
+    return render(request, "streams/following.html", {"channels": channels})
 
 
 # The token is the permission, so no login and no CSRF token: mail clients POST here
@@ -83,7 +80,7 @@ def following(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, username: str, token: str) -> HttpResponse:
-    channel = _channel(username)
+    channel = selectors.channel_get(name=username)
     ids = emails.unsubscribe_token_read(token)
     if ids is None or ids[1] != channel.pk:
         return render(request, "streams/unsubscribe.html", {"channel": channel}, status=404)

@@ -3,16 +3,14 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from echo.client import client_address
-from streams import services
-from streams.media import thumbnails
-from streams.models import Broadcast, Category, Channel, Follow
+from streams import selectors, services
+from streams.models import Category, Follow
 from streams.social import viewers
 from streams.web.forms import ChannelSettingsForm, RotateKeyForm
 
@@ -21,63 +19,17 @@ SEARCH_RESULTS = 50
 SEARCH_MAX_LENGTH = 100
 
 
-def _live_first(channels: QuerySet[Channel]) -> QuerySet[Channel]:
-    return channels.order_by(
-        F("live_since").desc(nulls_last=True),
-        F("last_live_at").desc(nulls_last=True),
-        "user__username",
-    )
-
-
-def followed_channels(user, *, limit: int | None = None) -> list[Channel]:
-    """The channels the user follows, live first, with .live_since, .last_live_at, .viewers."""
-    followed = Channel.objects.with_live_state().filter(follows__user=user)
-    channels = list(_live_first(followed.select_related("user", "category"))[:limit])
-    for channel in channels:
-        channel.viewers = viewers.viewer_count(channel.name) if channel.live_since else 0
-    return channels
-
-
-def _live_channels() -> list[Channel]:
-    """Live channels, most watched first, each with .live_since, .viewers and .thumbnail_url."""
-    # Start from the open broadcasts rather than Channel.objects.live(): one query
-    # gives each channel with the time it went live.
-    broadcasts = (
-        Broadcast.objects.filter(ended_at__isnull=True)
-        .select_related("channel__user", "channel__category")
-        .order_by("-started_at")
-    )
-    channels: dict[int, Channel] = {}
-    for broadcast in broadcasts:
-        if broadcast.channel_id not in channels:
-            broadcast.channel.live_since = broadcast.started_at
-            channels[broadcast.channel_id] = broadcast.channel
-    for channel in channels.values():
-        channel.viewers = viewers.viewer_count(channel.name)
-        channel.thumbnail_url = thumbnails.thumbnail_url(channel.name)
-    # Stable sort: equally watched channels stay newest first.
-    return sorted(channels.values(), key=lambda channel: -channel.viewers)
-
-
-def _category_chips(live: list[Channel]) -> list[Category]:
-    """Every category with .live: how many of the live channels are in it."""
-    categories = list(Category.objects.all())
-    for category in categories:
-        category.live = sum(1 for channel in live if channel.category_id == category.pk)
-    return categories
-
-
 def _directory(request: HttpRequest, *, category: Category | None) -> HttpResponse:
-    live = _live_channels()
-    channels = [c for c in live if c.category_id == category.pk] if category else live
     context = {
-        "channels": channels,
-        "categories": _category_chips(live),
+        "channels": selectors.channel_list_live(category=category.slug if category else None),
+        "categories": selectors.category_list_with_live(),
         "current_category": category,
         "following": None,
     }
     if request.user.is_authenticated and category is None:
-        context["following"] = followed_channels(request.user, limit=FOLLOWING_ON_DIRECTORY)
+        context["following"] = selectors.channel_list_followed(
+            user=request.user, limit=FOLLOWING_ON_DIRECTORY
+        )
     return render(request, "streams/directory.html", context)
 
 
@@ -91,24 +43,17 @@ def category(request: HttpRequest, slug: str) -> HttpResponse:
     return _directory(request, category=get_object_or_404(Category, slug=slug))
 
 
-def _channel_or_404(username: str) -> Channel:
-    return get_object_or_404(
-        Channel.objects.select_related("user", "category"), user__username=username
-    )
-
-
 def channel(request: HttpRequest, username: str) -> HttpResponse:
-    channel = _channel_or_404(username)
-    broadcast = channel.live_broadcast
+    channel = selectors.channel_get(name=username, stats=True)
     follow = None
     if request.user.is_authenticated:
         follow = Follow.objects.filter(user=request.user, channel=channel).first()
     context = {
         "channel": channel,
-        "broadcast": broadcast,
+        "broadcast": channel.live_broadcast,
         "past_broadcasts": channel.broadcasts.filter(ended_at__isnull=False)[:10],
-        "viewers": viewers.viewer_count(channel.name) if broadcast else 0,
-        "follower_count": channel.follows.count(),
+        "viewers": channel.viewers,
+        "follower_count": channel.follower_count,
         "follow": follow,
     }
     return render(request, "streams/channel.html", context)
@@ -116,7 +61,7 @@ def channel(request: HttpRequest, username: str) -> HttpResponse:
 
 def channel_status(request: HttpRequest, username: str) -> JsonResponse:
     """What the player polls: is the channel live, and where its playlist is."""
-    channel = _channel_or_404(username)
+    channel = selectors.channel_get(name=username)
     broadcast = channel.live_broadcast
     response = JsonResponse(
         {
@@ -136,11 +81,14 @@ def channel_status(request: HttpRequest, username: str) -> JsonResponse:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    channel = services.channel_for_user(user=request.user)
+    channel = selectors.channel_of_user(user=request.user)
     form = ChannelSettingsForm(request.POST or None, instance=channel)
     if request.method == "POST" and form.is_valid():
-        # Only these columns: a full save could undo a key rotation or ban made meanwhile.
-        form.save(commit=False).save(update_fields=["title", "category"])
+        services.channel_settings_update(
+            channel=channel,
+            title=form.cleaned_data["title"],
+            category=form.cleaned_data["category"],
+        )
         messages.success(request, "Stream settings saved.")
         return redirect("streams:dashboard")
     context = {
@@ -168,7 +116,7 @@ def rotate_key(request: HttpRequest) -> HttpResponse:
             "stops working.",
         )
         return redirect("streams:dashboard")
-    services.stream_key_rotate(channel=services.channel_for_user(user=request.user))
+    services.stream_key_rotate(channel=selectors.channel_of_user(user=request.user))
     messages.success(
         request, "Your stream key was replaced. Paste the new key into OBS to go live again."
     )
@@ -178,17 +126,7 @@ def rotate_key(request: HttpRequest) -> HttpResponse:
 def search(request: HttpRequest) -> HttpResponse:
     """Channels by name (username or display name) or title, live ones first."""
     query = " ".join(request.GET.get("q", "").split())[:SEARCH_MAX_LENGTH]
-    results: list[Channel] = []
-    if query:
-        matches = Channel.objects.with_live_state().filter(
-            Q(user__username__icontains=query)
-            | Q(user__display_name__icontains=query)
-            | Q(title__icontains=query),
-            user__is_active=True,
-        )
-        results = list(_live_first(matches.select_related("user", "category"))[:SEARCH_RESULTS])
-        for channel in results:
-            channel.viewers = viewers.viewer_count(channel.name) if channel.live_since else 0
+    results = selectors.channel_search(query=query, limit=SEARCH_RESULTS) if query else []
     return render(request, "streams/search.html", {"query": query, "results": results})
 
 
