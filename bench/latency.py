@@ -36,6 +36,7 @@ from bench.pattern import Camera  # noqa: E402
 from bench.report import print_table, summarize  # noqa: E402
 from bench.stack import Bench, Variant  # noqa: E402
 from bench.watch import PlaylistWatcher  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 (the same browser as the tests)
 
 # What a first-time viewer's page load is made of (ms since navigation start).
 TTFF_FIELDS = """() => ({
@@ -43,17 +44,6 @@ TTFF_FIELDS = """() => ({
     hls_defined: __bench.hlsDefinedMs, hls_events: __bench.hlsEvents.slice(0, 8),
     media_events: __bench.mediaEvents, resources: __bench.resources,
 })"""
-CHROMIUM = os.getenv("ECHO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 def variants(options: argparse.Namespace) -> list[Variant]:
