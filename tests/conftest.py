@@ -1,5 +1,7 @@
-"""Shared fixtures. Streaming fixtures (nginx, ffmpeg) live in tests/streaming.py,
-the browser in tests/browser.py; both are registered here as plugins."""
+"""Shared fixtures: the named users and categories every test file builds on, the way
+healthchecks keeps one base case; clients logged in as them; the "no nginx" setting.
+Streaming fixtures (nginx, ffmpeg) live in tests/streaming.py, the browser in
+tests/browser.py; both are registered here as plugins."""
 
 import os
 import tempfile
@@ -7,36 +9,42 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
 pytest_plugins = ["tests.browser", "tests.streaming"]
 
+# --- users, categories, broadcasts -------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def _mail_outbox_and_fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+def _verified_user(username: str, **fields):
+    """A user as sign-up leaves them after the verification link: allauth refuses
+    logins by password without a verified address."""
+    from allauth.account.models import EmailAddress
+
+    from accounts.models import User
+
+    email = f"{username}@example.org"
+    user = User.objects.create_user(username, email, "password", **fields)
+    EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
+    return user
 
 
 @pytest.fixture
 def alice(db):
-    from accounts.models import User
-
-    return User.objects.create_user(
-        "alice", "alice@example.org", "password", display_name="Alice A.", bio="Parsers, live."
-    )
+    """The streamer."""
+    return _verified_user("alice", display_name="Alice A.", bio="Parsers, live.")
 
 
 @pytest.fixture
 def bob(db):
-    from accounts.models import User
-
-    return User.objects.create_user("bob", "bob@example.org", "password")
+    """A viewer, or a second streamer."""
+    return _verified_user("bob")
 
 
 @pytest.fixture
 def charlie(db):
-    from accounts.models import User
-
-    return User.objects.create_user("charlie", "charlie@example.org", "password")
+    """An outsider."""
+    return _verified_user("charlie")
 
 
 @pytest.fixture
@@ -55,7 +63,8 @@ def music(db):
 
 @pytest.fixture
 def go_live(db):
-    """go_live(user, minutes_ago=0, client_id="7"): an open broadcast, as on_publish makes it."""
+    """go_live(user, minutes_ago=0, client_id="7"): an open broadcast, as on_publish makes
+    it, without nginx. Tests of the publish path itself call services.broadcast_start."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -81,6 +90,43 @@ def go_live(db):
 def no_nginx(settings):
     """No nginx to drop publishers through: a drop fails at once (nothing listens on port 9)."""
     settings.ECHO_NGINX_CONTROL_URL = "http://127.0.0.1:9"
+
+
+# --- clients ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def logged_in(db):
+    """logged_in(user, **client_options): a new test client with user's session."""
+
+    def log_in(user, **options) -> Client:
+        client = Client(**options)
+        client.force_login(user)
+        return client
+
+    return log_in
+
+
+@pytest.fixture
+def staff_client(db, logged_in):
+    """A client logged in as a superuser, for Django admin."""
+    from accounts.models import User
+
+    return logged_in(User.objects.create_superuser("staffer", "staff@example.org", "password"))
+
+
+@pytest.fixture
+def plain_static_storage(settings):
+    # Pages link static files; the manifest storage would need collectstatic first.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def pytest_configure(config) -> None:

@@ -8,18 +8,12 @@ import time
 import pytest
 from django.utils import timezone
 
-from accounts.models import User
 from streams import services
 from streams.media.nginx import start_private_nginx
 from streams.models import Broadcast
 from tests.streaming import wait_for
 
 pytestmark = [pytest.mark.streaming]
-
-
-@pytest.fixture
-def alice(transactional_db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
 
 
 def is_live(channel) -> bool:

@@ -15,7 +15,6 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from accounts.models import User
 from streams.models import Broadcast
 from tests.streaming import CALLBACK_SECRET, free_port, nginx_config, running_rtmp, wait_for
 
@@ -98,11 +97,6 @@ def stack(transactional_db, settings, tmp_path):
         django.stop()
 
 
-@pytest.fixture
-def alice(transactional_db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
-
-
 def live_broadcasts(channel):
     return list(channel.broadcasts.filter(ended_at__isnull=True))
 
@@ -126,10 +120,9 @@ def test_a_django_restart_during_a_broadcast_loses_nothing(stack, alice):
     assert stack.playlist_ready("alice")
 
 
-def test_without_the_database_publishes_are_refused_and_broadcasts_go_on(stack, alice):
+def test_without_the_database_publishes_are_refused_and_broadcasts_go_on(stack, alice, bob):
     if connection.vendor != "sqlite":
         pytest.skip("the database outage is simulated by moving the SQLite file away")
-    bob = User.objects.create_user("bob", "bob@example.org", "pw")
     publisher = stack.publish(alice.channel.stream_key)
     wait_for(lambda: live_broadcasts(alice.channel), timeout=15, message="on_publish")
     database = Path(connection.settings_dict["NAME"])
