@@ -1,7 +1,10 @@
 """Shared fixtures: the named users and categories every test file builds on, the way
 healthchecks keeps one base case; clients logged in as them; the "no nginx" setting.
 Streaming fixtures (nginx, ffmpeg) live in tests/streaming.py, the browser in
-tests/browser.py; both are registered here as plugins."""
+tests/browser.py; both are registered here as plugins.
+
+A rule for the whole suite lives here too: a template that prints a missing variable
+fails the test."""
 
 import os
 import tempfile
@@ -129,7 +132,42 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+# --- templates fail on a missing variable ------------------------------------------
+
+
+class MissingVariables(str):
+    """string_if_invalid for tests. Django formats it with the variable's name ("%s")
+    wherever it would print a variable that does not resolve, and only there: {% if %}
+    and {% for %} see None, so `{% if broadcast %}` on a falsy value still works. Each
+    name is recorded; the test fails at teardown. Recording instead of scanning responses
+    also catches pages rendered for the browser by the live server thread, and e-mails."""
+
+    def __new__(cls):
+        instance = super().__new__(cls, "[missing template variable %s]")
+        instance.names = []
+        return instance
+
+    def __mod__(self, name) -> str:
+        self.names.append(str(name))
+        return str.__mod__(self, name)
+
+
+MISSING_VARIABLES = MissingVariables()
+
+
+@pytest.fixture(autouse=True)
+def _templates_print_no_missing_variable():
+    MISSING_VARIABLES.names.clear()
+    yield
+    if MISSING_VARIABLES.names:
+        names = ", ".join(sorted(set(MISSING_VARIABLES.names)))
+        MISSING_VARIABLES.names.clear()
+        pytest.fail(f"a template printed a variable that does not exist: {names}")
+
+
 def pytest_configure(config) -> None:
+    # Set before the first template is rendered: the engines are built once.
+    settings.TEMPLATES[0]["OPTIONS"]["string_if_invalid"] = MISSING_VARIABLES
     # whitenoise warns on every request when STATIC_ROOT is missing (no collectstatic yet).
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     database = settings.DATABASES["default"]

@@ -92,6 +92,15 @@ def test_the_channel_page_shows_the_player_when_live(client, alice, games, go_li
     assert "Games" in page
 
 
+def test_the_channel_page_is_titled_with_the_streamers_name(client, alice, go_live):
+    offline = client.get("/alice").content.decode()
+    go_live(alice)
+    live = client.get("/alice").content.decode()
+
+    assert "<title>Alice A. · echo.tv</title>" in offline
+    assert "<title>Alice A. (live) · echo.tv</title>" in live
+
+
 def test_the_channel_page_is_404_for_an_unknown_channel(client, alice):
     response = client.get("/nobody")
 
