@@ -3,8 +3,8 @@ healthchecks keeps one base case; clients logged in as them; the "no nginx" sett
 Streaming fixtures (nginx, ffmpeg) live in tests/streaming.py, the browser in
 tests/browser.py; both are registered here as plugins.
 
-A rule for the whole suite lives here too: a template that prints a missing variable
-fails the test."""
+Two rules for the whole suite live here too: a template that prints a missing variable
+fails the test, and a skip that is not on ALLOWED_SKIPS fails the run."""
 
 import os
 import tempfile
@@ -15,6 +15,15 @@ from django.conf import settings
 from django.test import Client
 
 pytest_plugins = ["tests.browser", "tests.streaming"]
+
+# Skips CI accepts, by test node id without parameters, each with why. Any other skip
+# fails the run: a skipped test proves nothing, and "1 skipped" is easy to miss.
+ALLOWED_SKIPS = {
+    # CI's MariaDB pass: the outage is simulated by moving the SQLite file away, and
+    # stopping a MariaDB server under a running suite would break the other tests.
+    "tests/media/test_restarts.py::test_without_the_database_publishes_are_refused_and_broadcasts_go_on",
+}
+
 
 # --- users, categories, broadcasts -------------------------------------------------
 
@@ -165,7 +174,44 @@ def _templates_print_no_missing_variable():
         pytest.fail(f"a template printed a variable that does not exist: {names}")
 
 
+# --- skips must be on the allow-list -----------------------------------------------
+
+
+class SkipGuard:
+    """Collects skips whose test is not in `allowed`; they turn a passing run into a
+    failing one. Deselected tests (-k, -m) are not run, so they are no skips."""
+
+    def __init__(self, allowed):
+        self.allowed = set(allowed)
+        self.unlisted = []
+
+    def _check(self, report) -> None:
+        # An xfail is reported as skipped too; it is not a skip.
+        if report.skipped and not hasattr(report, "wasxfail"):
+            if report.nodeid.partition("[")[0] not in self.allowed:
+                self.unlisted.append(report)
+
+    def pytest_collectreport(self, report) -> None:
+        self._check(report)  # pytest.skip(allow_module_level=True), importorskip
+
+    def pytest_runtest_logreport(self, report) -> None:
+        self._check(report)
+
+    def pytest_sessionfinish(self, session) -> None:
+        if self.unlisted and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.unlisted:
+            return
+        terminalreporter.section("skips not on ALLOWED_SKIPS in tests/conftest.py", red=True)
+        for report in self.unlisted:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            terminalreporter.line(f"{report.nodeid}: {reason}", red=True)
+
+
 def pytest_configure(config) -> None:
+    config.pluginmanager.register(SkipGuard(ALLOWED_SKIPS), "echo-skip-guard")
     # Set before the first template is rendered: the engines are built once.
     settings.TEMPLATES[0]["OPTIONS"]["string_if_invalid"] = MISSING_VARIABLES
     # whitenoise warns on every request when STATIC_ROOT is missing (no collectstatic yet).
