@@ -28,35 +28,41 @@ ALLOWED_SKIPS = {
 # --- users, categories, broadcasts -------------------------------------------------
 
 
-def _verified_user(username: str, **fields):
-    """A user as sign-up leaves them after the verification link: allauth refuses
-    logins by password without a verified address."""
-    from allauth.account.models import EmailAddress
-
+def _user(username: str, **fields):
     from accounts.models import User
 
-    email = f"{username}@example.org"
-    user = User.objects.create_user(username, email, "password", **fields)
-    EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
-    return user
+    return User.objects.create_user(username, f"{username}@example.org", "password", **fields)
 
 
 @pytest.fixture
 def alice(db):
     """The streamer."""
-    return _verified_user("alice", display_name="Alice A.", bio="Parsers, live.")
+    return _user("alice", display_name="Alice A.", bio="Parsers, live.")
 
 
 @pytest.fixture
 def bob(db):
     """A viewer, or a second streamer."""
-    return _verified_user("bob")
+    return _user("bob")
 
 
 @pytest.fixture
 def charlie(db):
     """An outsider."""
-    return _verified_user("charlie")
+    return _user("charlie")
+
+
+@pytest.fixture
+def verified(db):
+    """verified(user) -> user: with the confirmed e-mail address that sign-up's link
+    leaves; allauth refuses a password login (and the API a token) without one."""
+    from allauth.account.models import EmailAddress
+
+    def verify(user):
+        EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+        return user
+
+    return verify
 
 
 @pytest.fixture

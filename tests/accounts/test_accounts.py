@@ -199,7 +199,8 @@ def test_the_signup_form_labels_its_fields(client):
 
 
 @pytest.mark.django_db
-def test_it_logs_in_by_username(client, alice):
+def test_it_logs_in_by_username(client, alice, verified):
+    verified(alice)
     response = log_in(client, "alice")
     assert response.status_code == 302
 
@@ -208,7 +209,8 @@ def test_it_logs_in_by_username(client, alice):
 
 
 @pytest.mark.django_db
-def test_it_logs_in_by_username_typed_with_capitals(client, alice):
+def test_it_logs_in_by_username_typed_with_capitals(client, alice, verified):
+    verified(alice)
     response = log_in(client, "Alice")
     assert response.status_code == 302
 
@@ -216,7 +218,8 @@ def test_it_logs_in_by_username_typed_with_capitals(client, alice):
 
 
 @pytest.mark.django_db
-def test_it_logs_in_by_email(client, alice):
+def test_it_logs_in_by_email(client, alice, verified):
+    verified(alice)
     response = log_in(client, "alice@example.org")
     assert response.status_code == 302
 
@@ -235,7 +238,8 @@ def test_it_rejects_a_wrong_password(client, alice):
 
 @pytest.mark.django_db
 def test_it_refuses_login_before_verification(client, bob, mailoutbox):
-    EmailAddress.objects.filter(user=bob).update(verified=False)  # never followed the link
+    # Signed up, but never followed the verification link.
+    EmailAddress.objects.create(user=bob, email=bob.email, primary=True, verified=False)
 
     response = log_in(client, "bob")
     assert response.status_code == 302
@@ -287,7 +291,8 @@ def test_it_asks_before_logging_out_on_get(client, alice):
 
 
 @pytest.mark.django_db
-def test_it_resets_a_forgotten_password(client, alice, mailoutbox):
+def test_it_resets_a_forgotten_password(client, alice, mailoutbox, verified):
+    verified(alice)
     response = client.post(reverse("account_reset_password"), {"email": "alice@example.org"})
     assert response.status_code == 302
     assert response.url == reverse("account_reset_password_done")
