@@ -17,21 +17,7 @@ MODERATION = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_nginx(settings):
-    settings.ECHO_NGINX_CONTROL_URL = "http://127.0.0.1:9"
-
-
-@pytest.fixture
-def alice(db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
-
-
-@pytest.fixture
-def staff_client(client, db):
-    User.objects.create_superuser("staffer", "staff@example.org", "pw")
-    client.login(username="staffer", password="pw")
-    return client
+pytestmark = pytest.mark.usefixtures("no_nginx")
 
 
 def admin_action(client, model: str, action: str, pk: int):

@@ -5,23 +5,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import User
 from streams.models import Broadcast
 
 SECRET = "callback-secret-for-tests"
 
 
 @pytest.fixture(autouse=True)
-def _callback_settings(settings):
+def _callback_settings(settings, no_nginx):
     settings.ECHO_RTMP_CALLBACK_SECRET = SECRET
     settings.ECHO_RTMP_ALLOWED_ADDRESSES = ["127.0.0.1"]
-    # No nginx in these tests: dropping a publisher must fail fast and harmlessly.
-    settings.ECHO_NGINX_CONTROL_URL = "http://127.0.0.1:9"
-
-
-@pytest.fixture
-def alice(db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
 
 
 def call(client, endpoint, *, secret=SECRET, remote_addr="127.0.0.1", **fields):

@@ -7,7 +7,6 @@ from django.test import Client
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from accounts.models import User
 from streams import services
 from streams.models import Broadcast
 
@@ -39,15 +38,9 @@ forms = st.dictionaries(
 )
 
 
-@pytest.fixture
-def alice(db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
-
-
 @pytest.fixture(autouse=True)
-def _callback_settings(settings):
+def _callback_settings(settings, no_nginx):
     settings.ECHO_RTMP_CALLBACK_SECRET = SECRET
-    settings.ECHO_NGINX_CONTROL_URL = "http://127.0.0.1:9"
     settings.ECHO_RTMP_FAILED_PUBLISH_LIMIT = 10**9
 
 

@@ -10,7 +10,6 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from accounts.models import User
 from streams import services
 from streams.management.commands.run_platform import RECONCILE_SECONDS
 from streams.media.nginx import start_private_nginx
@@ -20,11 +19,6 @@ from tests.records import record_fault
 from tests.streaming import wait_for
 
 pytestmark = [pytest.mark.streaming]
-
-
-@pytest.fixture
-def alice(transactional_db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
 
 
 def is_live(channel) -> bool:

@@ -13,7 +13,6 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from accounts.models import User
 from streams.media.nginx import port_open
 from streams.models import Broadcast
 from tests.outage import TcpProxy, database_outage, mysql_upstream
@@ -115,11 +114,6 @@ def stack(transactional_db, settings, tmp_path):
             proxy.close()
 
 
-@pytest.fixture
-def alice(transactional_db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
-
-
 def live_broadcasts(channel):
     return list(channel.broadcasts.filter(ended_at__isnull=True))
 
@@ -143,8 +137,7 @@ def test_a_django_restart_during_a_broadcast_loses_nothing(stack, alice):
     assert stack.playlist_ready("alice")
 
 
-def test_without_the_database_publishes_are_refused_and_broadcasts_go_on(stack, alice):
-    bob = User.objects.create_user("bob", "bob@example.org", "pw")
+def test_without_the_database_publishes_are_refused_and_broadcasts_go_on(stack, alice, bob):
     publisher = stack.publish(alice.channel.stream_key)
     wait_for(lambda: live_broadcasts(alice.channel), timeout=15, message="on_publish")
     alices_client_id = live_broadcasts(alice.channel)[0].client_id

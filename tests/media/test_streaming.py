@@ -4,7 +4,6 @@ import time
 
 import pytest
 
-from accounts.models import User
 from streams import services
 from streams.media import nginx
 from streams.models import Broadcast, Channel
@@ -12,11 +11,6 @@ from tests.records import record_fault
 from tests.streaming import CALLBACK_SECRET, wait_for
 
 pytestmark = [pytest.mark.streaming, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def alice(transactional_db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
 
 
 def live_broadcast(channel: Channel) -> Broadcast | None:

@@ -6,21 +6,14 @@ import time
 import pytest
 from django.core.management import call_command
 
-from accounts.models import User
 from streams.media import thumbnails
 from streams.media.nginx import NginxConfig, render_config
-from streams.models import Broadcast
 
 
 @pytest.fixture(autouse=True)
 def _thumbs_in_tmp(settings, tmp_path):
     settings.ECHO_THUMBS_PATH = tmp_path / "thumbs"
     settings.ECHO_THUMBS_PATH.mkdir()
-
-
-@pytest.fixture
-def alice(db) -> User:
-    return User.objects.create_user("alice", "alice@example.org", "pw")
 
 
 def write_thumbnail(name: str, *, age: float = 0) -> None:
@@ -63,8 +56,8 @@ def test_a_missing_or_stale_thumbnail_has_no_url():
     assert thumbnails.thumbnail_url("bob") is None
 
 
-def test_the_directory_shows_the_thumbnail_of_a_live_channel(client, alice):
-    Broadcast.objects.create(channel=alice.channel)
+def test_the_directory_shows_the_thumbnail_of_a_live_channel(client, alice, go_live):
+    go_live(alice)
     write_thumbnail("alice")
 
     page = client.get("/").content.decode()
@@ -72,8 +65,8 @@ def test_the_directory_shows_the_thumbnail_of_a_live_channel(client, alice):
     assert '<img class="channel-card-thumb" src="/thumbs/alice.jpg?v=' in page
 
 
-def test_the_directory_shows_the_placeholder_without_a_thumbnail(client, alice):
-    Broadcast.objects.create(channel=alice.channel)
+def test_the_directory_shows_the_placeholder_without_a_thumbnail(client, alice, go_live):
+    go_live(alice)
 
     page = client.get("/").content.decode()
 

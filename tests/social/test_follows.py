@@ -17,27 +17,10 @@ SECRET = "callback-secret-for-tests"
 
 
 @pytest.fixture(autouse=True)
-def _no_nginx(settings):
+def _callbacks_and_mail_links(settings, no_nginx):
     settings.ECHO_RTMP_CALLBACK_SECRET = SECRET
     settings.ECHO_RTMP_ALLOWED_ADDRESSES = ["127.0.0.1"]
-    settings.ECHO_NGINX_CONTROL_URL = "http://127.0.0.1:9"  # nothing listens
     settings.SITE_URL = "https://echo.example"
-
-
-@pytest.fixture
-def alice(db) -> User:
-    return User.objects.create_user("alice", "alice@example.org", "pw", display_name="Alice A.")
-
-
-def logged_in(user: User, **options) -> Client:
-    client = Client(**options)
-    client.force_login(user)
-    return client
-
-
-def go_live(user: User, *, minutes_ago: int = 0) -> Broadcast:
-    started = timezone.now() - timedelta(minutes=minutes_ago)
-    return Broadcast.objects.create(channel=user.channel, started_at=started, last_seen_at=started)
 
 
 def end(broadcast: Broadcast, *, minutes_ago: int = 0) -> None:
@@ -52,7 +35,7 @@ def follow(user: User, channel_owner: User) -> Follow:
 # --- follow and unfollow ---------------------------------------------------------
 
 
-def test_bob_follows_alice(alice, bob):
+def test_bob_follows_alice(alice, bob, logged_in):
     response = logged_in(bob).post("/alice/follow")
 
     assert response.status_code == 302
@@ -60,7 +43,7 @@ def test_bob_follows_alice(alice, bob):
     assert Follow.objects.filter(user=bob, channel=alice.channel, notify_by_email=True).exists()
 
 
-def test_following_twice_keeps_one_follow(alice, bob):
+def test_following_twice_keeps_one_follow(alice, bob, logged_in):
     client = logged_in(bob)
 
     client.post("/alice/follow")
@@ -78,7 +61,7 @@ def test_following_needs_a_login(client, alice):
     assert not Follow.objects.exists()
 
 
-def test_following_needs_a_post_with_a_csrf_token(alice, bob):
+def test_following_needs_a_post_with_a_csrf_token(alice, bob, logged_in):
     client = logged_in(bob, enforce_csrf_checks=True)
 
     assert client.get("/alice/follow").status_code == 405
@@ -86,7 +69,7 @@ def test_following_needs_a_post_with_a_csrf_token(alice, bob):
     assert not Follow.objects.exists()
 
 
-def test_alice_cannot_follow_herself(alice):
+def test_alice_cannot_follow_herself(alice, logged_in):
     response = logged_in(alice).post("/alice/follow", follow=True)
 
     assert response.status_code == 200
@@ -94,13 +77,13 @@ def test_alice_cannot_follow_herself(alice):
     assert not Follow.objects.exists()
 
 
-def test_following_an_unknown_channel_is_404(bob):
+def test_following_an_unknown_channel_is_404(bob, logged_in):
     response = logged_in(bob).post("/nobody/follow")
 
     assert response.status_code == 404
 
 
-def test_bob_unfollows_alice(alice, bob):
+def test_bob_unfollows_alice(alice, bob, logged_in):
     follow(bob, alice)
 
     response = logged_in(bob).post("/alice/unfollow")
@@ -109,7 +92,7 @@ def test_bob_unfollows_alice(alice, bob):
     assert not Follow.objects.exists()
 
 
-def test_the_button_returns_to_a_local_page_only(alice, bob):
+def test_the_button_returns_to_a_local_page_only(alice, bob, logged_in):
     client = logged_in(bob)
 
     local = client.post("/alice/follow", {"next": "/following/"})
@@ -119,7 +102,7 @@ def test_the_button_returns_to_a_local_page_only(alice, bob):
     assert foreign["Location"] == "/alice"
 
 
-def test_bob_turns_go_live_emails_off_and_on(alice, bob):
+def test_bob_turns_go_live_emails_off_and_on(alice, bob, logged_in):
     follow(bob, alice)
     client = logged_in(bob)
 
@@ -133,7 +116,7 @@ def test_bob_turns_go_live_emails_off_and_on(alice, bob):
 # --- lists ---------------------------------------------------------------------
 
 
-def test_the_following_page_lists_live_channels_first(alice, bob, charlie):
+def test_the_following_page_lists_live_channels_first(alice, bob, charlie, go_live, logged_in):
     follow(bob, alice)
     follow(bob, charlie)
     end(go_live(alice, minutes_ago=90), minutes_ago=60)
@@ -153,7 +136,7 @@ def test_the_following_page_needs_a_login(client):
     assert response.status_code == 302
 
 
-def test_the_directory_shows_the_following_section_to_followers_only(client, alice, bob):
+def test_the_directory_shows_the_following_section_to_followers_only(client, alice, bob, logged_in):
     follow(bob, alice)
 
     followers_view = logged_in(bob).get("/").content.decode()
@@ -166,7 +149,7 @@ def test_the_directory_shows_the_following_section_to_followers_only(client, ali
 # --- the go-live e-mail ------------------------------------------------------------
 
 
-def test_followers_get_one_email_when_the_channel_goes_live(alice, bob, charlie):
+def test_followers_get_one_email_when_the_channel_goes_live(alice, bob, charlie, go_live):
     follow(bob, alice)
     broadcast = go_live(alice)
 
@@ -182,7 +165,7 @@ def test_followers_get_one_email_when_the_channel_goes_live(alice, bob, charlie)
     assert broadcast.followers_notified_at is not None
 
 
-def test_the_email_carries_a_one_click_unsubscribe_link(alice, bob):
+def test_the_email_carries_a_one_click_unsubscribe_link(alice, bob, go_live):
     follow(bob, alice)
     go_live(alice)
 
@@ -210,7 +193,7 @@ def test_publishing_sends_no_email_until_the_reconcile_loop_runs(client, alice, 
     assert [message.to for message in mail.outbox] == [["bob@example.org"]]
 
 
-def test_a_reconnect_soon_after_the_last_broadcast_mails_nobody(alice, bob):
+def test_a_reconnect_soon_after_the_last_broadcast_mails_nobody(alice, bob, go_live):
     follow(bob, alice)
     end(go_live(alice, minutes_ago=30), minutes_ago=2)
     go_live(alice)
@@ -219,14 +202,14 @@ def test_a_reconnect_soon_after_the_last_broadcast_mails_nobody(alice, bob):
     assert mail.outbox == []
 
 
-def test_a_broadcast_found_long_after_it_started_mails_nobody(alice, bob):
+def test_a_broadcast_found_long_after_it_started_mails_nobody(alice, bob, go_live):
     follow(bob, alice)
     go_live(alice, minutes_ago=60)
 
     assert social_services.broadcasts_notify_followers() == 0
 
 
-def test_no_email_to_followers_who_turned_it_off_or_left(alice, bob, charlie):
+def test_no_email_to_followers_who_turned_it_off_or_left(alice, bob, charlie, go_live):
     follow(bob, alice)
     follow(charlie, alice)
     social_services.follow_set_notify(user_id=bob.pk, channel_id=alice.channel.pk, notify=False)
@@ -236,7 +219,7 @@ def test_no_email_to_followers_who_turned_it_off_or_left(alice, bob, charlie):
     assert social_services.broadcasts_notify_followers() == 0
 
 
-def test_a_failing_mail_server_does_not_break_reconciliation(alice, bob, settings):
+def test_a_failing_mail_server_does_not_break_reconciliation(alice, bob, settings, go_live):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # refused
     follow(bob, alice)

@@ -10,7 +10,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import User
 from streams import services
 from streams.models import Broadcast
 from streams.social import viewers
@@ -26,15 +25,6 @@ def _viewers_in_tmp(settings, tmp_path):
     viewers.forget_all()
     yield
     viewers.forget_all()
-
-
-@pytest.fixture
-def alice(db) -> User:
-    return User.objects.create_user("alice", "alice@example.org", "pw")
-
-
-def go_live(user: User) -> Broadcast:
-    return Broadcast.objects.create(channel=user.channel, client_id="7")
 
 
 def beat(
@@ -61,7 +51,7 @@ def presence_files() -> list[str]:
     return sorted(path.name for path in root.rglob("*") if path.is_file())
 
 
-def test_a_heartbeat_counts_the_viewer_without_writing_to_the_database(client, alice):
+def test_a_heartbeat_counts_the_viewer_without_writing_to_the_database(client, alice, go_live):
     go_live(alice)
 
     with CaptureQueriesContext(connection) as queries:
@@ -75,7 +65,7 @@ def test_a_heartbeat_counts_the_viewer_without_writing_to_the_database(client, a
     assert viewers.viewer_count("alice") == 1
 
 
-def test_two_viewers_count_twice_and_a_repeated_heartbeat_once(client, alice):
+def test_two_viewers_count_twice_and_a_repeated_heartbeat_once(client, alice, go_live):
     go_live(alice)
 
     beat(client, viewer=ANNA)
@@ -87,7 +77,7 @@ def test_two_viewers_count_twice_and_a_repeated_heartbeat_once(client, alice):
     assert len(presence_files()) == 2
 
 
-def test_a_viewer_who_leaves_stops_counting_at_once(client, alice):
+def test_a_viewer_who_leaves_stops_counting_at_once(client, alice, go_live):
     go_live(alice)
     beat(client, viewer=ANNA)
     beat(client, viewer=BEN)
@@ -99,7 +89,7 @@ def test_a_viewer_who_leaves_stops_counting_at_once(client, alice):
     assert viewers.viewer_count("alice", fresh=True) == 1
 
 
-def test_a_viewer_silent_for_longer_than_the_timeout_is_no_longer_counted(client, alice):
+def test_a_viewer_silent_for_longer_than_the_timeout_is_no_longer_counted(client, alice, go_live):
     go_live(alice)
     beat(client, viewer=ANNA)
     beat(client, viewer=BEN)
@@ -135,7 +125,7 @@ def test_counts_are_cached_for_a_few_seconds(alice):
     "viewer_id",
     ["", "a" * 31, "a" * 33, "A" * 32, "../../etc/passwd" + "a" * 16, "g" * 32, 42, None, ["a"]],
 )
-def test_the_heartbeat_refuses_a_malformed_viewer_id(client, alice, viewer_id):
+def test_the_heartbeat_refuses_a_malformed_viewer_id(client, alice, viewer_id, go_live):
     go_live(alice)
 
     response = beat(client, viewer=viewer_id)
@@ -144,7 +134,7 @@ def test_the_heartbeat_refuses_a_malformed_viewer_id(client, alice, viewer_id):
     assert presence_files() == []
 
 
-def test_the_heartbeat_refuses_a_body_that_is_not_json(client, alice):
+def test_the_heartbeat_refuses_a_body_that_is_not_json(client, alice, go_live):
     go_live(alice)
 
     response = client.post(
@@ -155,7 +145,7 @@ def test_the_heartbeat_refuses_a_body_that_is_not_json(client, alice):
     assert presence_files() == []
 
 
-def test_the_heartbeat_refuses_a_request_the_browser_labels_cross_site(client, alice):
+def test_the_heartbeat_refuses_a_request_the_browser_labels_cross_site(client, alice, go_live):
     go_live(alice)
 
     response = beat(client, headers={"Sec-Fetch-Site": "cross-site"})
@@ -164,7 +154,7 @@ def test_the_heartbeat_refuses_a_request_the_browser_labels_cross_site(client, a
     assert presence_files() == []
 
 
-def test_the_heartbeat_needs_neither_login_nor_csrf_token(alice):
+def test_the_heartbeat_needs_neither_login_nor_csrf_token(alice, go_live):
     go_live(alice)
 
     response = beat(Client(enforce_csrf_checks=True))
@@ -172,7 +162,7 @@ def test_the_heartbeat_needs_neither_login_nor_csrf_token(alice):
     assert response.status_code == 200
 
 
-def test_the_heartbeat_refuses_get(client, alice):
+def test_the_heartbeat_refuses_get(client, alice, go_live):
     go_live(alice)
 
     response = client.get("/alice/viewers")
@@ -180,7 +170,7 @@ def test_the_heartbeat_refuses_get(client, alice):
     assert response.status_code == 405
 
 
-def test_an_offline_channel_counts_nobody(client, alice, bob):
+def test_an_offline_channel_counts_nobody(client, alice, bob, go_live):
     go_live(bob)
 
     for channel in ("alice", "nobody", "x"):
@@ -190,7 +180,7 @@ def test_an_offline_channel_counts_nobody(client, alice, bob):
     assert presence_files() == []
 
 
-def test_the_heartbeat_is_rate_limited_per_client_address(client, alice, monkeypatch):
+def test_the_heartbeat_is_rate_limited_per_client_address(client, alice, monkeypatch, go_live):
     monkeypatch.setattr(viewers, "HEARTBEATS_PER_MINUTE", 3)
     go_live(alice)
 
@@ -201,7 +191,7 @@ def test_the_heartbeat_is_rate_limited_per_client_address(client, alice, monkeyp
     assert other.status_code == 200
 
 
-def test_one_client_address_counts_a_limited_number_of_viewers(client, alice, monkeypatch):
+def test_one_client_address_counts_a_limited_number_of_viewers(client, alice, monkeypatch, go_live):
     monkeypatch.setattr(viewers, "MAX_VIEWERS_PER_CLIENT", 2)
     go_live(alice)
 
@@ -212,7 +202,7 @@ def test_one_client_address_counts_a_limited_number_of_viewers(client, alice, mo
     assert viewers.viewer_count("alice", fresh=True) == 3
 
 
-def test_a_forged_forwarded_address_does_not_escape_the_limit(client, alice, monkeypatch):
+def test_a_forged_forwarded_address_does_not_escape_the_limit(client, alice, monkeypatch, go_live):
     monkeypatch.setattr(viewers, "MAX_VIEWERS_PER_CLIENT", 1)
     go_live(alice)
 
@@ -223,7 +213,7 @@ def test_a_forged_forwarded_address_does_not_escape_the_limit(client, alice, mon
     assert viewers.viewer_count("alice", fresh=True) == 1
 
 
-def test_nginx_heartbeats_fold_the_peak_into_the_broadcast(client, alice):
+def test_nginx_heartbeats_fold_the_peak_into_the_broadcast(client, alice, go_live):
     broadcast = go_live(alice)
     for viewer_id in (ANNA, BEN, CLARA):
         beat(client, viewer=viewer_id)
@@ -239,7 +229,7 @@ def test_nginx_heartbeats_fold_the_peak_into_the_broadcast(client, alice):
     assert broadcast.peak_viewers == 3
 
 
-def test_the_directory_shows_how_many_are_watching(client, alice, bob):
+def test_the_directory_shows_how_many_are_watching(client, alice, bob, go_live):
     go_live(alice)
     go_live(bob)
     beat(client, "bob", viewer=ANNA)

@@ -19,16 +19,6 @@ def _fresh_viewer_limits():
     viewers.forget_all()
 
 
-@pytest.fixture
-def alice(transactional_db) -> User:
-    return User.objects.create_user("alice", "alice@example.org", "pw", display_name="Alice A.")
-
-
-@pytest.fixture
-def bob(transactional_db) -> User:
-    return User.objects.create_user("bob", "bob@example.org", "pw")
-
-
 def log_in(context, user: User, rtmp) -> None:
     client = Client()
     client.force_login(user)

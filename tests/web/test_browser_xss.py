@@ -2,7 +2,6 @@
 
 import pytest
 
-from accounts.models import User
 from streams import services
 from streams.models import Category
 
@@ -12,11 +11,9 @@ PAYLOAD = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>'
 
 
 @pytest.fixture
-def hostile_live_channel(transactional_db, settings):
-    settings.ECHO_NGINX_CONTROL_URL = "http://127.0.0.1:9"
-    alice = User.objects.create_user(
-        "alice", "alice@example.org", "pw", display_name=PAYLOAD[:50], bio=PAYLOAD
-    )
+def hostile_live_channel(transactional_db, no_nginx, alice):
+    alice.display_name, alice.bio = PAYLOAD[:50], PAYLOAD
+    alice.save()
     category = Category.objects.create(name=PAYLOAD[:60], slug="hostile")
     alice.channel.title = PAYLOAD[:140]
     alice.channel.category = category

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,36 +12,7 @@ from streams.models import Broadcast, Channel
 XSS_TITLE = "<script>alert(1)</script>"
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # Pages link static files; the manifest storage would need collectstatic first.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
-@pytest.fixture
-def alice(db) -> User:
-    return User.objects.create_user(
-        "alice", "alice@example.org", "password", display_name="Alice A.", bio="Parsers, live."
-    )
-
-
-def go_live(user: User, *, minutes_ago: int = 0) -> Broadcast:
-    channel = user.channel
-    return Broadcast.objects.create(
-        channel=channel,
-        title=channel.title,
-        category=channel.category,
-        started_at=timezone.now() - timedelta(minutes=minutes_ago),
-    )
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+pytestmark = pytest.mark.usefixtures("plain_static_storage", "no_nginx")
 
 
 # --- directory ---------------------------------------------------------------
@@ -56,7 +26,7 @@ def test_the_directory_says_nobody_is_live(client, alice):
     assert b'href="/alice"' not in response.content
 
 
-def test_the_directory_lists_a_live_channel(client, alice, bob, games):
+def test_the_directory_lists_a_live_channel(client, alice, bob, games, go_live):
     Channel.objects.filter(user=alice).update(title="Writing a parser", category=games)
     go_live(alice, minutes_ago=12)
 
@@ -75,7 +45,7 @@ def test_the_directory_lists_a_live_channel(client, alice, bob, games):
     assert 'href="/bob"' not in page
 
 
-def test_the_directory_leaves_out_ended_broadcasts(client, alice):
+def test_the_directory_leaves_out_ended_broadcasts(client, alice, go_live):
     broadcast = go_live(alice)
     Broadcast.objects.filter(pk=broadcast.pk).update(ended_at=timezone.now())
 
@@ -88,7 +58,7 @@ def test_the_directory_leaves_out_ended_broadcasts(client, alice):
 # --- channel page and status.json --------------------------------------------
 
 
-def test_the_channel_page_shows_an_offline_channel(client, alice):
+def test_the_channel_page_shows_an_offline_channel(client, alice, go_live):
     broadcast = go_live(alice, minutes_ago=90)
     Broadcast.objects.filter(pk=broadcast.pk).update(ended_at=timezone.now() - timedelta(hours=2))
 
@@ -105,7 +75,7 @@ def test_the_channel_page_shows_an_offline_channel(client, alice):
     assert "js/player.js" in page
 
 
-def test_the_channel_page_shows_the_player_when_live(client, alice, games):
+def test_the_channel_page_shows_the_player_when_live(client, alice, games, go_live):
     Channel.objects.filter(user=alice).update(title="Writing a parser", category=games)
     go_live(alice)
 
@@ -122,6 +92,15 @@ def test_the_channel_page_shows_the_player_when_live(client, alice, games):
     assert "Games" in page
 
 
+def test_the_channel_page_is_titled_with_the_streamers_name(client, alice, go_live):
+    offline = client.get("/alice").content.decode()
+    go_live(alice)
+    live = client.get("/alice").content.decode()
+
+    assert "<title>Alice A. · echo.tv</title>" in offline
+    assert "<title>Alice A. (live) · echo.tv</title>" in live
+
+
 def test_the_channel_page_is_404_for_an_unknown_channel(client, alice):
     response = client.get("/nobody")
 
@@ -129,7 +108,7 @@ def test_the_channel_page_is_404_for_an_unknown_channel(client, alice):
     assert b"Nothing here" in response.content
 
 
-def test_status_json_says_live_with_the_playlist_url(client, alice):
+def test_status_json_says_live_with_the_playlist_url(client, alice, go_live):
     Channel.objects.filter(user=alice).update(title="Writing a parser")
     broadcast = go_live(alice)
 
@@ -174,7 +153,7 @@ def test_the_dashboard_requires_login(client, alice):
     assert response["Location"].startswith(reverse("account_login"))
 
 
-def test_the_dashboard_shows_the_owners_key_and_server(alice, settings):
+def test_the_dashboard_shows_the_owners_key_and_server(alice, settings, logged_in):
     settings.ECHO_RTMP_PUBLIC_URL = "rtmp://live.example.org/ingest"
 
     response = logged_in(alice).get("/dashboard/")
@@ -189,14 +168,14 @@ def test_the_dashboard_shows_the_owners_key_and_server(alice, settings):
     assert "Keyframe Interval" in page
 
 
-def test_the_dashboard_never_shows_another_users_key(alice, bob):
+def test_the_dashboard_never_shows_another_users_key(alice, bob, logged_in):
     response = logged_in(alice).get("/dashboard/")
 
     assert response.status_code == 200
     assert bob.channel.stream_key not in response.content.decode()
 
 
-def test_the_dashboard_shows_live_since_and_recent_broadcasts(alice):
+def test_the_dashboard_shows_live_since_and_recent_broadcasts(alice, go_live, logged_in):
     ended = go_live(alice, minutes_ago=120)
     Broadcast.objects.filter(pk=ended.pk).update(
         ended_at=timezone.now() - timedelta(minutes=60),
@@ -215,7 +194,7 @@ def test_the_dashboard_shows_live_since_and_recent_broadcasts(alice):
     assert "Streamer stopped" in page
 
 
-def test_the_key_appears_on_no_public_page_even_while_live(client, alice):
+def test_the_key_appears_on_no_public_page_even_while_live(client, alice, go_live, logged_in):
     go_live(alice)
     key = alice.channel.stream_key
 
@@ -233,7 +212,7 @@ def test_the_key_appears_on_no_public_page_even_while_live(client, alice):
 # --- rotate key --------------------------------------------------------------
 
 
-def test_rotate_key_refuses_get(alice):
+def test_rotate_key_refuses_get(alice, logged_in):
     old_key = alice.channel.stream_key
 
     response = logged_in(alice).get("/dashboard/rotate-key/")
@@ -253,7 +232,7 @@ def test_rotate_key_requires_login(client, alice):
     assert alice.channel.stream_key == old_key
 
 
-def test_rotate_key_refuses_without_confirmation(alice):
+def test_rotate_key_refuses_without_confirmation(alice, logged_in):
     old_key = alice.channel.stream_key
     client = logged_in(alice)
 
@@ -265,7 +244,7 @@ def test_rotate_key_refuses_without_confirmation(alice):
     assert alice.channel.stream_key == old_key
 
 
-def test_rotate_key_replaces_the_key(alice):
+def test_rotate_key_replaces_the_key(alice, logged_in):
     old_key = alice.channel.stream_key
     client = logged_in(alice)
 
@@ -281,7 +260,7 @@ def test_rotate_key_replaces_the_key(alice):
     assert old_key not in page
 
 
-def test_rotate_key_ends_the_live_broadcast(alice):
+def test_rotate_key_ends_the_live_broadcast(alice, go_live, logged_in):
     broadcast = go_live(alice)
 
     response = logged_in(alice).post("/dashboard/rotate-key/", {"confirm": "on"})
@@ -292,7 +271,7 @@ def test_rotate_key_ends_the_live_broadcast(alice):
     assert broadcast.end_reason == Broadcast.EndReason.KEY_ROTATED
 
 
-def test_rotate_key_changes_only_the_users_own_key(alice, bob):
+def test_rotate_key_changes_only_the_users_own_key(alice, bob, logged_in):
     bobs_key = bob.channel.stream_key
 
     response = logged_in(alice).post("/dashboard/rotate-key/", {"confirm": "on"})
@@ -305,7 +284,7 @@ def test_rotate_key_changes_only_the_users_own_key(alice, bob):
 # --- title and category ------------------------------------------------------
 
 
-def test_the_settings_form_saves_title_and_category(alice, games):
+def test_the_settings_form_saves_title_and_category(alice, games, logged_in):
     response = logged_in(alice).post("/dashboard/", {"title": "Speedrunning", "category": games.pk})
 
     assert response.status_code == 302
@@ -314,7 +293,7 @@ def test_the_settings_form_saves_title_and_category(alice, games):
     assert alice.channel.category == games
 
 
-def test_the_settings_form_rejects_a_too_long_title(alice):
+def test_the_settings_form_rejects_a_too_long_title(alice, logged_in):
     response = logged_in(alice).post("/dashboard/", {"title": "x" * 141, "category": ""})
 
     assert response.status_code == 200
@@ -323,7 +302,7 @@ def test_the_settings_form_rejects_a_too_long_title(alice):
     assert alice.channel.title == ""
 
 
-def test_the_settings_form_cannot_change_the_stream_key(alice):
+def test_the_settings_form_cannot_change_the_stream_key(alice, logged_in):
     old_key = alice.channel.stream_key
 
     response = logged_in(alice).post(
@@ -338,7 +317,9 @@ def test_the_settings_form_cannot_change_the_stream_key(alice):
 # --- escaping ----------------------------------------------------------------
 
 
-def test_a_title_with_html_is_escaped_on_the_directory_and_channel_pages(client, alice, bob):
+def test_a_title_with_html_is_escaped_on_the_directory_and_channel_pages(
+    client, alice, bob, go_live
+):
     Channel.objects.filter(user=alice).update(title=XSS_TITLE)
     User.objects.filter(pk=bob.pk).update(display_name=XSS_TITLE, bio=XSS_TITLE)
     Channel.objects.filter(user=bob).update(title=XSS_TITLE)

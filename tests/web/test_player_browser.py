@@ -2,15 +2,9 @@
 
 import pytest
 
-from accounts.models import User
 from tests.streaming import wait_for
 
 pytestmark = [pytest.mark.streaming, pytest.mark.browser]
-
-
-@pytest.fixture
-def alice(transactional_db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
 
 
 def player_state(page) -> str:

@@ -5,16 +5,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import User
 from accounts.validators import validate_username_not_reserved
-from streams.models import Broadcast, Channel
-
-
-@pytest.fixture
-def alice(db) -> User:
-    return User.objects.create_user("alice", "alice@example.org", "pw", display_name="Alice Parser")
-
-
-def go_live(user: User) -> Broadcast:
-    return Broadcast.objects.create(channel=user.channel)
+from streams.models import Channel
 
 
 def set_channel(user: User, **fields) -> None:
@@ -25,6 +16,7 @@ def set_channel(user: User, **fields) -> None:
 
 
 def test_search_finds_a_channel_by_username_display_name_or_title(client, alice, bob, charlie):
+    User.objects.filter(pk=alice.pk).update(display_name="Alice Parser")
     set_channel(bob, title="Parsing JSON by hand")
 
     by_username = client.get("/search/", {"q": "charl"}).content.decode()
@@ -36,7 +28,7 @@ def test_search_finds_a_channel_by_username_display_name_or_title(client, alice,
     assert 'href="/bob"' in by_title and 'href="/charlie"' not in by_title
 
 
-def test_search_lists_live_channels_first(client, alice, bob):
+def test_search_lists_live_channels_first(client, alice, bob, go_live):
     set_channel(alice, title="Parsing, part 2")
     set_channel(bob, title="Parsing, part 1")
     go_live(bob)
@@ -89,7 +81,9 @@ def test_every_page_has_the_search_box(client, alice):
 # --- categories ---------------------------------------------------------------------
 
 
-def test_a_category_page_lists_only_its_live_channels(client, alice, bob, charlie, games, music):
+def test_a_category_page_lists_only_its_live_channels(
+    client, alice, bob, charlie, games, music, go_live
+):
     set_channel(alice, category=games)
     set_channel(bob, category=music)
     set_channel(charlie, category=games)  # offline
@@ -105,7 +99,7 @@ def test_a_category_page_lists_only_its_live_channels(client, alice, bob, charli
     assert "<h1>Games</h1>" in page
 
 
-def test_the_category_query_parameter_filters_the_directory_too(client, alice, bob, games):
+def test_the_category_query_parameter_filters_the_directory_too(client, alice, bob, games, go_live):
     set_channel(alice, category=games)
     go_live(alice)
     go_live(bob)
@@ -115,7 +109,9 @@ def test_the_category_query_parameter_filters_the_directory_too(client, alice, b
     assert 'href="/alice"' in page and 'href="/bob"' not in page
 
 
-def test_the_directory_shows_category_chips_with_live_counts(client, alice, bob, games, music):
+def test_the_directory_shows_category_chips_with_live_counts(
+    client, alice, bob, games, music, go_live
+):
     set_channel(alice, category=games)
     set_channel(bob, category=games)
     go_live(alice)
