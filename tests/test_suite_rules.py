@@ -153,7 +153,8 @@ def test_a_skip_of_a_whole_module_fails_the_run(run, pytester):
     result.stdout.fnmatch_lines(["test_module.py: Skipped: not today"])
 
 
-@pytest.mark.parametrize("node_id", sorted(ALLOWED_SKIPS))
-def test_every_allowed_skip_names_an_existing_test(node_id):
-    path, name = node_id.split("::")
-    assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.MULTILINE), node_id
+def test_every_allowed_skip_names_an_existing_test():
+    # A loop, not parametrize: an empty allow-list would make a skipped test of its own.
+    for node_id in sorted(ALLOWED_SKIPS):
+        path, name = node_id.split("::")
+        assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.MULTILINE), node_id
