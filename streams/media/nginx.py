@@ -5,6 +5,7 @@ One template serves local runs, tests and production; only the values differ.
 
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 TEMPLATE = Path(settings.BASE_DIR) / "deploy" / "nginx.conf.template"
 # A value the template names but the config lacks renders as this, and is refused.
 _MISSING = "@@MISSING@@"
+_SECRET_CHARACTERS = re.compile(r"[A-Za-z0-9._~+/=-]+")
 
 
 @dataclass
@@ -54,6 +56,21 @@ class NginxConfig:
     tls_certificate_key: str = ""
     https_listen: str = ""
     rtmps_port: int = 0
+    # RTMP behind the stream proxy: loopback-only listens for the ingest application
+    # (PROXY protocol) and for the internal live application. Nothing outside nginx
+    # names them, so 0 picks a free loopback port when the config is made.
+    rtmp_ingest_port: int = 0
+    rtmp_live_port: int = 0
+    # Simultaneous RTMP/RTMPS connections per client address.
+    rtmp_connections_per_address: int = 5
+    # nginx-rtmp's session log (no stream names on ingest); under prefix/logs unless given.
+    rtmp_access_log: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.rtmp_ingest_port:
+            self.rtmp_ingest_port = _free_loopback_port()
+        if not self.rtmp_live_port:
+            self.rtmp_live_port = _free_loopback_port(avoid=self.rtmp_ingest_port)
 
     def values(self) -> dict[str, str]:
         values = {key: str(value) if value else "" for key, value in asdict(self).items()}
@@ -66,6 +83,7 @@ class NginxConfig:
         values["access_log"] = self.access_log or f"{self.prefix}/logs/access.log"
         values["error_log"] = self.error_log or f"{self.prefix}/logs/error.log"
         values["tls"] = "on" if self.tls_certificate else ""
+        values["rtmp_access_log"] = self.rtmp_access_log or f"{self.prefix}/logs/rtmp-access.log"
         return values
 
     @property
@@ -76,6 +94,12 @@ class NginxConfig:
 def render_config(config: NginxConfig) -> str:
     if not config.callback_secret:
         raise ValueError("callback_secret is empty: set ECHO_RTMP_CALLBACK_SECRET")
+    if not _SECRET_CHARACTERS.fullmatch(config.callback_secret):
+        # The secret sits in a quoted nginx string, where "$" starts a variable.
+        raise ValueError(
+            "callback_secret may hold only letters, digits and . _ ~ + / = -:"
+            " set ECHO_RTMP_CALLBACK_SECRET to another value"
+        )
     if config.error_log_level in ("debug", "info"):
         # nginx-rtmp logs the publish name (the stream key) at info and below.
         raise ValueError("error_log_level must be notice or higher: info would log stream keys")
@@ -94,6 +118,8 @@ def write_config(config: NginxConfig) -> Path:
     prefix = Path(config.prefix)
     for sub in ("logs", "tmp"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
+    # Logs name client addresses and public names: the service user's business only.
+    os.chmod(prefix / "logs", 0o700)
     Path(config.hls_path).mkdir(parents=True, exist_ok=True)
     Path(config.thumbs_dir).mkdir(parents=True, exist_ok=True)
     path = prefix / "nginx.conf"
@@ -179,6 +205,15 @@ def stop_private_nginx(process: subprocess.Popen) -> None:
             continue
     process.kill()
     process.wait()
+
+
+def _free_loopback_port(*, avoid: int = 0) -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port != avoid:
+            return port
 
 
 def _port_open(port: int) -> bool:
