@@ -110,12 +110,6 @@ def test_no_secret_reaches_any_file_or_log(rtmp, alice, caplog, capfd, debian_lo
     rendered = {Path(config.prefix) / "nginx.conf" for config in (rtmp.config, down_config)}
     logged = debian_logs.read() + caplog.text.encode() + "".join(capfd.readouterr()).encode()
 
-    # The scan reads what it should: sessions were logged, files were written.
-    ingest_log = files[Path(rtmp.config.prefix) / "logs" / "rtmp-access.log"].decode()
-    assert ingest_log.count("PUBLISH") >= 2
-    assert any(path.suffix == ".ts" for path in files)
-    assert "connect() failed" in (Path(down_config.prefix) / "logs" / "error.log").read_text()
-
     for secret_key in (key, WRONG_KEY):
         assert_nowhere(secret_key, files, also=logged)
     # The rendered config must hold the callback secret (mode 0600): nothing else may.
@@ -124,6 +118,12 @@ def test_no_secret_reaches_any_file_or_log(rtmp, alice, caplog, capfd, debian_lo
     )
     for path in rendered:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    # The scan reads what it should: sessions were logged, files were written.
+    ingest_log = files[Path(rtmp.config.prefix) / "logs" / "rtmp-access.log"].decode()
+    assert ingest_log.count("PUBLISH") >= 2
+    assert any(path.suffix == ".ts" for path in files)
+    assert "connect() failed" in (Path(down_config.prefix) / "logs" / "error.log").read_text()
 
 
 def test_a_private_instances_logs_are_readable_by_its_user_only(rtmp):
