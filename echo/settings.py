@@ -293,6 +293,9 @@ ECHO_RTMP_ALLOWED_ADDRESSES = envlist("ECHO_RTMP_ALLOWED_ADDRESSES", "127.0.0.1,
 ECHO_RTMP_FAILED_PUBLISH_LIMIT = envint("ECHO_RTMP_FAILED_PUBLISH_LIMIT", "10")
 ECHO_RTMP_FAILED_PUBLISH_WINDOW = envint("ECHO_RTMP_FAILED_PUBLISH_WINDOW", "300")
 ECHO_RTMP_PUBLIC_URL = os.getenv("ECHO_RTMP_PUBLIC_URL", "rtmp://localhost:1935/ingest")
+# RTMPS ingest (nginx terminates TLS when ECHO_TLS_CERTIFICATE is set), shown on the
+# dashboard beside the RTMP URL; empty: not offered.
+ECHO_RTMPS_PUBLIC_URL = os.getenv("ECHO_RTMPS_PUBLIC_URL", "")
 ECHO_NGINX_CONTROL_URL = os.getenv("ECHO_NGINX_CONTROL_URL", "http://127.0.0.1:8099")
 ECHO_HLS_URL = os.getenv("ECHO_HLS_URL", "/hls/")
 # Where nginx writes HLS (hls_path); Django reads playlists from here to measure segments.
