@@ -149,6 +149,10 @@ class Bench:
             rtmp_port=self.ports["rtmp"],
             control_port=self.ports["control"],
             django_upstream=f"127.0.0.1:{self.ports['django']}",
+            rtmp_ingest_port=free_port(),
+            rtmp_live_port=free_port(),
+            # Every bench encoder connects from 127.0.0.1: the per-address limit must not count.
+            rtmp_connections_per_address=10_000,
             # As root, workers would run as nobody and could not write the temp directory.
             user=getpass.getuser() if os.geteuid() == 0 else "",
             template=template,

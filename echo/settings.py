@@ -325,6 +325,9 @@ ECHO_RTMP_ALLOWED_ADDRESSES = envlist("ECHO_RTMP_ALLOWED_ADDRESSES", "127.0.0.1,
 ECHO_RTMP_FAILED_PUBLISH_LIMIT = envint("ECHO_RTMP_FAILED_PUBLISH_LIMIT", "10")
 ECHO_RTMP_FAILED_PUBLISH_WINDOW = envint("ECHO_RTMP_FAILED_PUBLISH_WINDOW", "300")
 ECHO_RTMP_PUBLIC_URL = os.getenv("ECHO_RTMP_PUBLIC_URL", "rtmp://localhost:1935/ingest")
+# RTMPS ingest (nginx terminates TLS when ECHO_TLS_CERTIFICATE is set), shown on the
+# dashboard beside the RTMP URL; empty: not offered.
+ECHO_RTMPS_PUBLIC_URL = os.getenv("ECHO_RTMPS_PUBLIC_URL", "")
 ECHO_NGINX_CONTROL_URL, ECHO_CONTROL_PORT = control_server(
     os.getenv("ECHO_NGINX_CONTROL_URL", ""), os.getenv("ECHO_CONTROL_PORT", "")
 )
@@ -346,6 +349,12 @@ ECHO_HTTP_PORT = envint("ECHO_HTTP_PORT", "8000")
 # Used only with a certificate: the site moves to HTTPS and plain HTTP redirects to it.
 ECHO_HTTPS_PORT = envint("ECHO_HTTPS_PORT", "443")
 ECHO_RTMP_PORT = envint("ECHO_RTMP_PORT", "1935")
+# RTMPS (TLS in front of the same ingest), only with a certificate.
+ECHO_RTMPS_PORT = envint("ECHO_RTMPS_PORT", "1936")
+# Loopback-only nginx-rtmp listens behind the public RTMP/RTMPS front: ingest, and the
+# internal live application that nothing outside nginx may reach.
+ECHO_RTMP_INGEST_PORT = envint("ECHO_RTMP_INGEST_PORT", "19350")
+ECHO_RTMP_LIVE_PORT = envint("ECHO_RTMP_LIVE_PORT", "19351")
 # gunicorn, on 127.0.0.1.
 ECHO_DJANGO_PORT = envint("ECHO_DJANGO_PORT", "8001")
 ECHO_SERVER_NAME = os.getenv("ECHO_SERVER_NAME", "_")

@@ -92,6 +92,8 @@ def nginx_config(
         acme_webroot=str(tmp_path / "acme"),
         http_listen=f"127.0.0.1:{free_port()}",
         rtmp_port=free_port(),
+        rtmp_ingest_port=free_port(),
+        rtmp_live_port=free_port(),
         control_port=control_port,
         django_upstream=django_upstream,
         callback_secret=CALLBACK_SECRET,

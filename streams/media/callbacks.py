@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # it would kill the relay.
 RELAY_FLASHVER = "ngx-local-relay"
 MAX_KEY_LENGTH = 64
+SECRET_HEADER = "X-Echo-Callback-Secret"
 
 
 def _allow() -> HttpResponse:
@@ -40,7 +41,9 @@ def _from_nginx(request: HttpRequest) -> bool:
     if request.META.get("REMOTE_ADDR") not in settings.ECHO_RTMP_ALLOWED_ADDRESSES:
         return False
     expected = settings.ECHO_RTMP_CALLBACK_SECRET.encode()
-    given = request.GET.get("secret", "").encode("utf-8", "surrogatepass")
+    # A header, set by nginx's control server (deploy/nginx.conf.template): a secret in
+    # the callback URL would reach nginx's error log whenever Django is down.
+    given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogatepass")
     return bool(expected) and hmac.compare_digest(given, expected)
 
 

@@ -5,6 +5,7 @@ One template serves local runs, tests and production; only the values differ.
 
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 TEMPLATE = Path(settings.BASE_DIR) / "deploy" / "nginx.conf.template"
 # A value the template names but the config lacks renders as this, and is refused.
 _MISSING = "@@MISSING@@"
+_SECRET_CHARACTERS = re.compile(r"[A-Za-z0-9._~+/=-]+")
 
 
 @dataclass
@@ -66,6 +68,22 @@ class NginxConfig:
     # Another template (experiments in bench/); deploy/nginx.conf.template if empty.
     template: str = ""
 
+    # RTMP behind the stream proxy: loopback-only listens for the ingest application
+    # (PROXY protocol) and for the internal live application. Nothing outside nginx
+    # names them; 0 picks a free loopback port when the config is made.
+    rtmp_ingest_port: int = 0
+    rtmp_live_port: int = 0
+    # Simultaneous RTMP/RTMPS connections per client address.
+    rtmp_connections_per_address: int = 5
+    # nginx-rtmp's session log (no stream names on ingest); under prefix/logs unless given.
+    rtmp_access_log: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.rtmp_ingest_port:
+            self.rtmp_ingest_port = _free_loopback_port()
+        if not self.rtmp_live_port:
+            self.rtmp_live_port = _free_loopback_port(avoid=self.rtmp_ingest_port)
+
     @classmethod
     def from_settings(cls, **overrides) -> "NginxConfig":
         """The values Django runs with (echo/settings.py), so nginx and Django agree.
@@ -87,6 +105,9 @@ class NginxConfig:
             tls_certificate_key=settings.ECHO_TLS_CERTIFICATE_KEY,
             https_listen=https or "",
             acme_webroot=str(settings.ECHO_ACME_WEBROOT),
+            rtmps_port=settings.ECHO_RTMPS_PORT if https else 0,
+            rtmp_ingest_port=settings.ECHO_RTMP_INGEST_PORT,
+            rtmp_live_port=settings.ECHO_RTMP_LIVE_PORT,
         )
         unknown = set(overrides) - {field.name for field in fields(cls)}
         if unknown:
@@ -108,6 +129,7 @@ class NginxConfig:
         # The redirect to HTTPS names the port unless it is the default one.
         https_port = self.https_listen.rsplit(":", 1)[-1]
         values["https_redirect_port"] = "" if https_port in ("", "443") else f":{https_port}"
+        values["rtmp_access_log"] = self.rtmp_access_log or f"{self.prefix}/logs/rtmp-access.log"
         return values
 
     @property
@@ -117,8 +139,11 @@ class NginxConfig:
     def ports(self) -> list[int]:
         """The loopback ports nginx listens on once it is up."""
         ports = [int(self.http_listen.rsplit(":", 1)[-1]), self.rtmp_port, self.control_port]
+        ports += [self.rtmp_ingest_port, self.rtmp_live_port]
         if self.tls_certificate:
             ports.append(int(self.https_listen.rsplit(":", 1)[-1]))
+            if self.rtmps_port:
+                ports.append(self.rtmps_port)
         return ports
 
     @property
@@ -135,6 +160,12 @@ def render_config(config: NginxConfig) -> str:
         raise ValueError("thumbs_path is empty: set ECHO_THUMBS_PATH")
     if not config.callback_secret:
         raise ValueError("callback_secret is empty: set ECHO_RTMP_CALLBACK_SECRET")
+    if not _SECRET_CHARACTERS.fullmatch(config.callback_secret):
+        # The secret sits in a quoted nginx string, where "$" starts a variable.
+        raise ValueError(
+            "callback_secret may hold only letters, digits and . _ ~ + / = -:"
+            " set ECHO_RTMP_CALLBACK_SECRET to another value"
+        )
     if config.error_log_level in ("debug", "info"):
         # nginx-rtmp logs the publish name (the stream key) at info and below.
         raise ValueError("error_log_level must be notice or higher: info would log stream keys")
@@ -159,6 +190,8 @@ def write_config(config: NginxConfig) -> Path:
     prefix = Path(config.prefix)
     for sub in ("logs", "tmp"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
+    # Logs name client addresses and public names: the service user's business only.
+    os.chmod(prefix / "logs", 0o700)
     Path(config.hls_path).mkdir(parents=True, exist_ok=True)
     Path(config.thumbs_dir).mkdir(parents=True, exist_ok=True)
     Path(config.acme_dir).mkdir(parents=True, exist_ok=True)
@@ -244,6 +277,15 @@ def stop_private_nginx(process: subprocess.Popen) -> None:
             continue
     process.kill()
     process.wait()
+
+
+def _free_loopback_port(*, avoid: int = 0) -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port != avoid:
+            return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

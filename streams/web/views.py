@@ -97,6 +97,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "rotate_form": RotateKeyForm(),
         "broadcast": channel.live_broadcast,
         "rtmp_url": settings.ECHO_RTMP_PUBLIC_URL,
+        "rtmps_url": settings.ECHO_RTMPS_PUBLIC_URL,
         "recent_broadcasts": channel.broadcasts.select_related("category")[:10],
     }
     response = render(request, "streams/dashboard.html", context)

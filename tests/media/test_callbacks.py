@@ -20,7 +20,12 @@ def call(client, endpoint, *, secret=SECRET, remote_addr="127.0.0.1", **fields):
     form = {"app": "ingest", "flashver": "FMLE/3.0", "clientid": "7", "addr": "192.0.2.1"}
     form.update(fields)
     form = {key: value for key, value in form.items() if value is not None}
-    return client.post(f"/internal/rtmp/{endpoint}?secret={secret}", form, REMOTE_ADDR=remote_addr)
+    return client.post(
+        f"/internal/rtmp/{endpoint}",
+        form,
+        REMOTE_ADDR=remote_addr,
+        headers={"X-Echo-Callback-Secret": secret} if secret is not None else {},
+    )
 
 
 def publish(client, key, **fields):
@@ -65,9 +70,20 @@ def test_it_refuses_the_key_of_a_deactivated_user(client, alice):
     assert publish(client, alice.channel.stream_key).status_code == 403
 
 
-def test_it_refuses_callbacks_without_the_secret(client, alice):
+@pytest.mark.parametrize("secret", ["nope", "", None, SECRET + "x", SECRET[:-1]])
+def test_it_refuses_callbacks_without_the_secret(client, alice, secret):
     response = call(
-        client, "on-publish", secret="nope", call="publish", name=alice.channel.stream_key
+        client, "on-publish", secret=secret, call="publish", name=alice.channel.stream_key
+    )
+    assert response.status_code == 403
+    assert not Broadcast.objects.exists()
+
+
+def test_it_refuses_the_secret_in_the_url(client, alice):
+    # Only the header counts: a secret in a URL ends up in nginx's error log.
+    response = client.post(
+        f"/internal/rtmp/on-publish?secret={SECRET}",
+        {"app": "ingest", "clientid": "7", "call": "publish", "name": alice.channel.stream_key},
     )
     assert response.status_code == 403
     assert not Broadcast.objects.exists()
@@ -85,7 +101,9 @@ def test_it_refuses_callbacks_from_other_addresses(client, alice):
 
 
 def test_it_refuses_get_requests(client, alice):
-    response = client.get(f"/internal/rtmp/on-publish?secret={SECRET}&name=x")
+    response = client.get(
+        "/internal/rtmp/on-publish?name=x", headers={"X-Echo-Callback-Secret": SECRET}
+    )
     assert response.status_code == 405
 
 

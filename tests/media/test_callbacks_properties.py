@@ -103,7 +103,9 @@ def check_verdict(alice, endpoint: str, form: dict, *, with_secret: bool) -> Non
     client = Client(raise_request_exception=False)
     secret = SECRET if with_secret else "wrong"
     # Fields repeat as they would in a query string appended by nginx.
-    response = client.post(f"/internal/rtmp/{endpoint}?secret={secret}", form)
+    response = client.post(
+        f"/internal/rtmp/{endpoint}", form, headers={"X-Echo-Callback-Secret": secret}
+    )
 
     expected = expected_status(endpoint, form, key=key, with_secret=with_secret)
     assert response.status_code == expected, (endpoint, form)

@@ -1,6 +1,7 @@
 """deploy/nginx.conf.template: rendering, and the routes a real nginx makes of it."""
 
 import dataclasses
+import stat
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -10,8 +11,16 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from echo.settings import control_server
-from streams.media.nginx import NginxConfig, render_config, start_private_nginx, stop_private_nginx
-from tests.streaming import free_port, nginx_config
+from streams.media.nginx import (
+    NginxConfig,
+    render_config,
+    start_private_nginx,
+    stop_private_nginx,
+    write_config,
+)
+from tests.streaming import CALLBACK_SECRET, free_port, nginx_config
+
+PRODUCTION = Path(__file__).resolve().parents[2] / "deploy" / "production"
 
 
 def config_for(tmp_path, **overrides) -> NginxConfig:
@@ -55,6 +64,36 @@ def test_it_refuses_an_empty_callback_secret(tmp_path):
         render_config(config_for(tmp_path, callback_secret=""))
 
 
+@pytest.mark.parametrize("secret", ["a$b", 'a"b', "a b", "a;b", "a\nb", "caf\u00e9"])
+def test_it_refuses_a_callback_secret_nginx_would_misread(tmp_path, secret):
+    # "$" would start an nginx variable inside the quoted header value.
+    with pytest.raises(ValueError, match="callback_secret may hold only"):
+        render_config(config_for(tmp_path, callback_secret=secret))
+
+
+def test_the_callback_secret_is_in_no_url_only_in_the_control_servers_header(tmp_path):
+    # nginx logs the request line (URL included) of a callback it cannot proxy.
+    text = render_config(config_for(tmp_path))
+    lines = [line.strip() for line in text.splitlines() if CALLBACK_SECRET in line]
+    assert lines == [f'proxy_set_header X-Echo-Callback-Secret "{CALLBACK_SECRET}";']
+
+
+def test_write_config_makes_the_logs_directory_private(tmp_path):
+    config = config_for(tmp_path)
+    logs = Path(config.prefix) / "logs"
+    logs.mkdir(parents=True)
+    logs.chmod(0o755)  # as an older write_config left it
+    write_config(config)
+    assert stat.S_IMODE(logs.stat().st_mode) == 0o700
+    assert stat.S_IMODE((Path(config.prefix) / "nginx.conf").stat().st_mode) == 0o600
+
+
+def test_the_production_unit_keeps_nginx_logs_private():
+    lines = (PRODUCTION / "echo-nginx.service").read_text().splitlines()
+    # install -d also sets the mode of an existing directory (an upgrade from 755).
+    assert "ExecStartPre=/usr/bin/install -d -m 700 /var/lib/echo/nginx/logs" in lines
+
+
 @pytest.fixture
 def nginx_without_django(tmp_path):
     config = config_for(tmp_path)
@@ -66,15 +105,15 @@ def nginx_without_django(tmp_path):
 def test_heartbeats_are_answered_while_django_is_down(nginx_without_django):
     control = f"http://127.0.0.1:{nginx_without_django.control_port}"
     # A failed on_update would drop the publisher: nginx answers it itself.
-    assert post(f"{control}/internal/rtmp/on-update?secret=x") == 200
+    assert post(f"{control}/internal/rtmp/on-update") == 200
     # A publish cannot be authorised without Django: refused.
-    assert post(f"{control}/internal/rtmp/on-publish?secret=x") == 502
+    assert post(f"{control}/internal/rtmp/on-publish") == 502
 
 
 def test_the_public_server_never_reaches_the_callbacks(nginx_without_django):
     public = f"http://{nginx_without_django.http_listen}"
-    assert post(f"{public}/internal/rtmp/on-publish?secret=x") == 404
-    assert post(f"{public}/internal/rtmp/on-update?secret=x") == 404
+    assert post(f"{public}/internal/rtmp/on-publish") == 404
+    assert post(f"{public}/internal/rtmp/on-update") == 404
 
 
 @pytest.fixture

@@ -75,12 +75,14 @@ def test_the_directory_shows_the_placeholder_without_a_thumbnail(client, alice, 
 
 
 def test_nginx_makes_thumbnails_in_the_internal_application_under_the_public_name(tmp_path):
-    text = render_config(config(tmp_path, thumbs_path="/srv/thumbs", ffmpeg="/opt/ffmpeg"))
+    text = render_config(
+        config(tmp_path, thumbs_path="/srv/thumbs", ffmpeg="/opt/ffmpeg", rtmp_live_port=1936)
+    )
 
     live = rtmp_application(text, "live")
     ingest = rtmp_application(text, "ingest")
     assert "exec_push /opt/ffmpeg " in live and "exec" not in ingest
-    assert "-i rtmp://127.0.0.1:1935/live/$name" in live
+    assert "-i rtmp://127.0.0.1:1936/live/$name" in live
     assert "-skip_frame nokey" in live and "-an" in live and "fps=1/5,scale=320:-2" in live
     assert "-atomic_writing 1 -y /srv/thumbs/$name.jpg;" in live
     assert "exec_publish_done /bin/rm -f /srv/thumbs/$name.jpg;" in live

@@ -182,9 +182,10 @@ def test_publishing_sends_no_email_until_the_reconcile_loop_runs(client, alice, 
     follow(bob, alice)
 
     response = client.post(
-        f"/internal/rtmp/on-publish?secret={SECRET}",
+        "/internal/rtmp/on-publish",
         {"app": "ingest", "call": "publish", "name": alice.channel.stream_key, "clientid": "7"},
         REMOTE_ADDR="127.0.0.1",
+        headers={"X-Echo-Callback-Secret": SECRET},
     )
 
     assert response.status_code == 302

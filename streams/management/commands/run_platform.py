@@ -71,9 +71,12 @@ class Command(BaseCommand):
             "RTMP": options["rtmp_port"],
             "nginx control": control_port,
             "gunicorn": options["django_port"],
+            "RTMP ingest (loopback)": settings.ECHO_RTMP_INGEST_PORT,
+            "RTMP live (loopback)": settings.ECHO_RTMP_LIVE_PORT,
         }
         if settings.ECHO_TLS_CERTIFICATE:
             ports["HTTPS"] = settings.ECHO_HTTPS_PORT
+            ports["RTMPS"] = settings.ECHO_RTMPS_PORT
         if len(set(ports.values())) < len(ports):
             raise CommandError(f"ports must differ: {ports} (see ECHO_CONTROL_PORT)")
         for name, port in ports.items():
