@@ -5,6 +5,7 @@ import contextlib
 import getpass
 import os
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -46,6 +47,9 @@ class RtmpServer:
 
     @property
     def http_url(self) -> str:
+        """The site's URL: HTTPS when the test brought a certificate (HTTP only redirects)."""
+        if self.config.tls_certificate:
+            return f"https://{self.config.https_listen}"
         return f"http://{self.config.http_listen}"
 
     @property
@@ -66,7 +70,11 @@ class RtmpServer:
 
     def get(self, path: str) -> tuple[int, bytes]:
         try:
-            with urllib.request.urlopen(self.http_url + path, timeout=5) as response:
+            # Tests' certificates are self-signed for the occasion.
+            context = ssl._create_unverified_context() if self.config.tls_certificate else None
+            with urllib.request.urlopen(
+                self.http_url + path, timeout=5, context=context
+            ) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()

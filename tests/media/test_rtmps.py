@@ -20,6 +20,7 @@ from django.core.cache import cache
 from accounts.models import User
 from streams.media import callbacks
 from streams.media.encoder import publish_test_pattern
+from streams.media.nginx import port_open
 from streams.models import Broadcast
 from tests.streaming import CALLBACK_SECRET, free_port, nginx_config, running_rtmp, wait_for
 
@@ -62,6 +63,7 @@ def rtmps(live_server, settings, tmp_path, certificate):
         tls_certificate=str(certificate[0]),
         tls_certificate_key=str(certificate[1]),
         rtmps_port=free_port(),
+        https_listen=f"127.0.0.1:{free_port()}",
     )
     settings.ECHO_HLS_PATH = Path(config.hls_path)
     settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
@@ -114,7 +116,7 @@ def relay_from(source: str, target_port: int):
 
 
 def failures_from(addr: str) -> int:
-    return cache.get(callbacks._failures_key(addr), 0)
+    return callbacks._failures(addr)
 
 
 def rtmp_session(server, scheme: str, source: str) -> socket.socket | None:
@@ -195,5 +197,4 @@ def test_rtmps_is_off_without_a_certificate(tmp_path):
     config = nginx_config(tmp_path, django_upstream="127.0.0.1:9", control_port=free_port())
     config = dataclasses.replace(config, rtmps_port=free_port())
     with running_rtmp(config):
-        with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", config.rtmps_port)) != 0
+        assert not port_open(config.rtmps_port)
