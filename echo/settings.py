@@ -355,6 +355,8 @@ ECHO_RTMPS_PORT = envint("ECHO_RTMPS_PORT", "1936")
 # internal live application that nothing outside nginx may reach.
 ECHO_RTMP_INGEST_PORT = envint("ECHO_RTMP_INGEST_PORT", "19350")
 ECHO_RTMP_LIVE_PORT = envint("ECHO_RTMP_LIVE_PORT", "19351")
+# Simultaneous RTMP/RTMPS connections from one address (raise it for a LAN event).
+ECHO_RTMP_CONNECTIONS_PER_ADDRESS = envint("ECHO_RTMP_CONNECTIONS_PER_ADDRESS", "20")
 # gunicorn, on 127.0.0.1.
 ECHO_DJANGO_PORT = envint("ECHO_DJANGO_PORT", "8001")
 ECHO_SERVER_NAME = os.getenv("ECHO_SERVER_NAME", "_")

@@ -73,8 +73,8 @@ class NginxConfig:
     # names them; 0 picks a free loopback port when the config is made.
     rtmp_ingest_port: int = 0
     rtmp_live_port: int = 0
-    # Simultaneous RTMP/RTMPS connections per client address.
-    rtmp_connections_per_address: int = 5
+    # Simultaneous RTMP/RTMPS connections per client address (ECHO_RTMP_CONNECTIONS_PER_ADDRESS).
+    rtmp_connections_per_address: int = 20
     # nginx-rtmp's session log (no stream names on ingest); under prefix/logs unless given.
     rtmp_access_log: str = ""
 
@@ -108,6 +108,7 @@ class NginxConfig:
             rtmps_port=settings.ECHO_RTMPS_PORT if https else 0,
             rtmp_ingest_port=settings.ECHO_RTMP_INGEST_PORT,
             rtmp_live_port=settings.ECHO_RTMP_LIVE_PORT,
+            rtmp_connections_per_address=settings.ECHO_RTMP_CONNECTIONS_PER_ADDRESS,
         )
         unknown = set(overrides) - {field.name for field in fields(cls)}
         if unknown:
