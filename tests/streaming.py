@@ -129,8 +129,22 @@ def running_rtmp(config: NginxConfig):
         stop_private_nginx(server.process)
 
 
-@pytest.fixture
-def rtmp(live_server, settings, tmp_path, transactional_db):
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for localhost and 127.0.0.1, as certbot's would be for the site."""
+    certificate, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-days", "2", "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+        + ["-keyout", str(key), "-out", str(certificate)],
+        check=True,
+        capture_output=True,
+    )
+    return certificate, key
+
+
+def live_server_nginx_config(live_server, settings, tmp_path: Path, **overrides) -> NginxConfig:
+    """nginx_config() in front of the live server, with Django's settings pointed at it."""
     control_port = free_port()
     settings.ECHO_RTMP_CALLBACK_SECRET = CALLBACK_SECRET
     settings.ECHO_CONTROL_PORT = control_port
@@ -139,9 +153,15 @@ def rtmp(live_server, settings, tmp_path, transactional_db):
         tmp_path,
         django_upstream=live_server.url.removeprefix("http://"),
         control_port=control_port,
+        **overrides,
     )
     settings.ECHO_HLS_PATH = Path(config.hls_path)
     settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
     settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
-    with running_rtmp(config) as server:
+    return config
+
+
+@pytest.fixture
+def rtmp(live_server, settings, tmp_path, transactional_db):
+    with running_rtmp(live_server_nginx_config(live_server, settings, tmp_path)) as server:
         yield server

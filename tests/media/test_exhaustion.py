@@ -9,7 +9,6 @@ import select
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -17,7 +16,11 @@ from django.utils import timezone
 from accounts.models import User
 from streams.media import nginx
 from streams.models import Broadcast, Channel
-from tests.streaming import CALLBACK_SECRET, free_port, nginx_config, running_rtmp, wait_for
+from tests.streaming import (
+    live_server_nginx_config,
+    running_rtmp,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.streaming, pytest.mark.django_db(transaction=True)]
 
@@ -122,19 +125,9 @@ def own_fd_limit():
 @pytest.fixture
 def server(live_server, settings, tmp_path, transactional_db, own_fd_limit):
     """nginx as systemd starts it: 1024 descriptors unless the config raises them."""
-    control_port = free_port()
-    settings.ECHO_RTMP_CALLBACK_SECRET = CALLBACK_SECRET
-    settings.ECHO_CONTROL_PORT = control_port
-    settings.ECHO_NGINX_CONTROL_URL = f"http://127.0.0.1:{control_port}"
-    config = nginx_config(
-        tmp_path,
-        django_upstream=live_server.url.removeprefix("http://"),
-        control_port=control_port,
-        notify_update_timeout=f"{UPDATE_SECONDS}s",
+    config = live_server_nginx_config(
+        live_server, settings, tmp_path, notify_update_timeout=f"{UPDATE_SECONDS}s"
     )
-    settings.ECHO_HLS_PATH = Path(config.hls_path)
-    settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
-    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # nginx inherits the limit at fork: start it with systemd's default, then give this
     # process (the attacker, Django's live server, the clients) room of its own.

@@ -5,7 +5,6 @@ import http.client
 import http.cookiejar
 import re
 import ssl
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,45 +15,31 @@ from allauth.account.models import EmailAddress
 
 from accounts.models import User
 from streams.models import Broadcast
-from tests.streaming import CALLBACK_SECRET, free_port, nginx_config, running_rtmp, wait_for
+from tests.streaming import (
+    free_port,
+    live_server_nginx_config,
+    running_rtmp,
+    self_signed_certificate,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.streaming, pytest.mark.django_db(transaction=True)]
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    certificate, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        + ["-nodes", "-days", "2", "-subj", "/CN=localhost"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
-        + ["-keyout", str(key), "-out", str(certificate)],
-        check=True,
-        capture_output=True,
-    )
-    return certificate, key
 
 
 @pytest.fixture
 def site(live_server, settings, tmp_path, transactional_db):
     """nginx with TLS in front of Django, which is set up as production is."""
     certificate, key = self_signed_certificate(tmp_path)
-    control_port = free_port()
-    settings.ECHO_RTMP_CALLBACK_SECRET = CALLBACK_SECRET
-    settings.ECHO_CONTROL_PORT = control_port
-    settings.ECHO_NGINX_CONTROL_URL = f"http://127.0.0.1:{control_port}"
     # Production's cookies (the live server's middleware predates any SECURE_SSL_REDIRECT here).
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
-    config = nginx_config(
+    config = live_server_nginx_config(
+        live_server,
+        settings,
         tmp_path,
-        django_upstream=live_server.url.removeprefix("http://"),
-        control_port=control_port,
         tls_certificate=str(certificate),
         tls_certificate_key=str(key),
         https_listen=f"127.0.0.1:{free_port()}",
     )
-    settings.ECHO_HLS_PATH = Path(config.hls_path)
-    settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
-    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
     with running_rtmp(config) as server:
         server.https_url = f"https://{config.https_listen}"
         server.tls = ssl.create_default_context(cafile=str(certificate))

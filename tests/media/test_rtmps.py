@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -17,57 +16,41 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 
-from accounts.models import User
 from streams.media import callbacks
 from streams.media.encoder import publish_test_pattern
 from streams.media.nginx import port_open
 from streams.models import Broadcast
-from tests.streaming import CALLBACK_SECRET, free_port, nginx_config, running_rtmp, wait_for
+from tests.streaming import (
+    free_port,
+    live_server_nginx_config,
+    nginx_config,
+    running_rtmp,
+    self_signed_certificate,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.streaming, pytest.mark.django_db(transaction=True)]
 
 OTHER_ADDRESS = "127.0.0.2"
 
 
-@pytest.fixture
-def alice(transactional_db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def rtmps(live_server, settings, tmp_path, certificate):
     """The rtmp fixture's nginx, with a certificate: RTMP and RTMPS both listen."""
-    control_port = free_port()
-    settings.ECHO_RTMP_CALLBACK_SECRET = CALLBACK_SECRET
-    settings.ECHO_NGINX_CONTROL_URL = f"http://127.0.0.1:{control_port}"
-    config = nginx_config(
+    config = live_server_nginx_config(
+        live_server,
+        settings,
         tmp_path,
-        django_upstream=live_server.url.removeprefix("http://"),
-        control_port=control_port,
-    )
-    config = dataclasses.replace(
-        config,
         tls_certificate=str(certificate[0]),
         tls_certificate_key=str(certificate[1]),
         rtmps_port=free_port(),
         https_listen=f"127.0.0.1:{free_port()}",
     )
-    settings.ECHO_HLS_PATH = Path(config.hls_path)
-    settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
-    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
     with running_rtmp(config) as server:
         yield server
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from accounts.models import User
 from streams import services
 from tests.streaming import CALLBACK_SECRET, free_port, nginx_config, running_rtmp, wait_for
 
@@ -56,11 +55,6 @@ def assert_nowhere(secret: str, files: dict[Path, bytes], *, also: bytes) -> Non
         assert secret not in str(path), path
         assert secret.encode() not in content, path
     assert secret.encode() not in also
-
-
-@pytest.fixture
-def alice(transactional_db):
-    return User.objects.create_user("alice", "alice@example.org", "pw")
 
 
 @pytest.fixture

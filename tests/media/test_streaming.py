@@ -17,7 +17,7 @@ def live_broadcast(channel: Channel) -> Broadcast | None:
     return channel.broadcasts.filter(ended_at__isnull=True).first()
 
 
-def go_live(rtmp, channel: Channel):
+def publish_and_play(rtmp, channel: Channel):
     publisher = rtmp.publish(channel.stream_key)
     wait_for(lambda: live_broadcast(channel), timeout=10, message="on_publish")
     wait_for(lambda: rtmp.playlist_ready(channel.name), timeout=10, message="the playlist")
@@ -36,7 +36,7 @@ def time_to_drop(publisher, *, since: float) -> tuple[float, float]:
 
 
 def test_a_valid_key_goes_live_and_serves_hls_under_the_public_name(rtmp, alice):
-    go_live(rtmp, alice.channel)
+    publish_and_play(rtmp, alice.channel)
     status, playlist = rtmp.get("/hls/alice.m3u8")
     assert status == 200
     segment = next(line for line in playlist.decode().splitlines() if line.endswith(".ts"))
@@ -72,7 +72,7 @@ def test_a_banned_users_key_is_refused(rtmp, alice):
 
 
 def test_the_channel_goes_offline_when_the_publisher_stops(rtmp, alice):
-    publisher = go_live(rtmp, alice.channel)
+    publisher = publish_and_play(rtmp, alice.channel)
     publisher.terminate()
     publisher.wait(timeout=10)
     wait_for(lambda: live_broadcast(alice.channel) is None, timeout=10, message="on_publish_done")
@@ -83,7 +83,7 @@ def test_the_channel_goes_offline_when_the_publisher_stops(rtmp, alice):
 
 
 def test_rotating_the_key_while_live_drops_the_broadcast(rtmp, alice):
-    publisher = go_live(rtmp, alice.channel)
+    publisher = publish_and_play(rtmp, alice.channel)
     rotated_at = time.monotonic()
     services.stream_key_rotate(channel=alice.channel)
     dropped_after, exited_after = time_to_drop(publisher, since=rotated_at)
@@ -100,7 +100,7 @@ def test_rotating_the_key_while_live_drops_the_broadcast(rtmp, alice):
 
 
 def test_a_staff_ban_while_live_drops_the_broadcast(rtmp, alice):
-    publisher = go_live(rtmp, alice.channel)
+    publisher = publish_and_play(rtmp, alice.channel)
     banned_at = time.monotonic()
     services.channel_ban(channel=alice.channel)
     dropped_after, exited_after = time_to_drop(publisher, since=banned_at)
@@ -113,7 +113,7 @@ def test_a_staff_ban_while_live_drops_the_broadcast(rtmp, alice):
 
 
 def test_a_second_publisher_on_a_live_key_is_refused_and_the_first_keeps_going(rtmp, alice):
-    first = go_live(rtmp, alice.channel)
+    first = publish_and_play(rtmp, alice.channel)
     second = rtmp.publish(alice.channel.stream_key)
     assert second.wait(timeout=15) != 0
     assert first.poll() is None
@@ -137,7 +137,7 @@ def test_a_long_keyframe_interval_is_measured_and_flagged(rtmp, alice):
 
 
 def test_a_one_second_keyframe_interval_is_not_flagged(rtmp, alice):
-    go_live(rtmp, alice.channel)
+    publish_and_play(rtmp, alice.channel)
     broadcast = wait_for(
         lambda: alice.channel.broadcasts.filter(segment_seconds__isnull=False).first(),
         timeout=30,
