@@ -11,11 +11,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLBACK_SECRET = "bench-callback-secret-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclasses.dataclass
@@ -27,24 +32,11 @@ class Variant:
     routes: list[tuple[str, Path]] = dataclasses.field(default_factory=list)  # (URL glob, file)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
     # Django is set up by now (setup_django): streams.media.nginx reads settings at import.
-    from streams.media.nginx import port_open
+    from streams.media.nginx import wait_until_listening
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} while starting")
-        if port_open(port):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+    wait_until_listening(process, [port], timeout=timeout)
 
 
 class Bench:

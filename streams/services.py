@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from streams.media import hls, nginx
+from streams.media import control, hls
 from streams.models import Broadcast, Category, Channel, stream_key_generate
 from streams.social import viewers
 from streams.social.services import broadcasts_notify_followers
@@ -52,7 +52,7 @@ def channel_settings_update(*, channel: Channel, title: str, category: Category 
 def _drop_after_commit(client_id: str) -> None:
     # Drop only once the ended broadcast is committed: nginx then calls
     # on_publish_done, which must find nothing left to end.
-    transaction.on_commit(lambda: nginx.drop_publisher(client_id=client_id))
+    transaction.on_commit(lambda: control.drop_publisher(client_id=client_id))
 
 
 def _end(broadcast: Broadcast, reason: str, *, drop: bool) -> None:
@@ -72,7 +72,7 @@ def _still_publishing(broadcast: Broadcast, *, channel: Channel, new_client_id: 
         return False  # nginx gives every connection a new id: the old one is gone
     if timezone.now() - broadcast.last_seen_at >= HEARTBEAT_GRACE:
         return False
-    publishers = nginx.ingest_publishers()
+    publishers = control.ingest_publishers()
     if publishers is None:
         return True  # nginx can't be asked: trust the recent heartbeat
     # After an nginx restart (killed, say) the old connection is simply not there.
@@ -187,7 +187,7 @@ def channel_unban(*, channel: Channel) -> Channel:
 
 def broadcasts_reconcile() -> int:
     """End open broadcasts whose publisher nginx no longer has (or that went silent)."""
-    publishers = nginx.ingest_publishers()
+    publishers = control.ingest_publishers()
     now = timezone.now()
     ended = 0
     with transaction.atomic():

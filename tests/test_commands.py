@@ -115,6 +115,8 @@ class Platform:
             "ECHO_HTTP_PORT": str(self.http_port),
             "ECHO_RTMP_PORT": str(self.rtmp_port),
             "ECHO_DJANGO_PORT": str(self.django_port),
+            "ECHO_RTMP_INGEST_PORT": str(free_port()),
+            "ECHO_RTMP_LIVE_PORT": str(free_port()),
             "ECHO_NGINX_CONTROL_URL": f"http://127.0.0.1:{self.control_port}",
             "ECHO_HLS_PATH": str(tmp_path / "hls"),
             "SITE_URL": f"http://localhost:{self.http_port}",

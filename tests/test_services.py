@@ -28,7 +28,7 @@ def test_every_user_gets_a_channel_with_a_long_random_key(alice, bob):
 def test_it_rotates_the_key_and_ends_the_live_broadcast(alice, django_capture_on_commit_callbacks):
     old_key = alice.channel.stream_key
     broadcast = publish(alice.channel)
-    with mock.patch("streams.media.nginx.drop_publisher") as drop:
+    with mock.patch("streams.media.control.drop_publisher") as drop:
         with django_capture_on_commit_callbacks(execute=True):
             services.stream_key_rotate(channel=alice.channel)
     drop.assert_called_once_with(client_id="5")
@@ -72,7 +72,7 @@ def test_reconcile_ends_a_broadcast_nginx_no_longer_has(alice):
     broadcast = publish(alice.channel)
     Broadcast.objects.update(started_at=timezone.now() - timedelta(seconds=30))
     with mock.patch(
-        "streams.media.nginx.ingest_publishers", return_value={"99": "alice", "5": "bob"}
+        "streams.media.control.ingest_publishers", return_value={"99": "alice", "5": "bob"}
     ):
         assert services.broadcasts_reconcile() == 1
     broadcast.refresh_from_db()
@@ -82,7 +82,7 @@ def test_reconcile_ends_a_broadcast_nginx_no_longer_has(alice):
 def test_reconcile_keeps_a_broadcast_nginx_still_has(alice):
     broadcast = publish(alice.channel)
     Broadcast.objects.update(started_at=timezone.now() - timedelta(seconds=30))
-    with mock.patch("streams.media.nginx.ingest_publishers", return_value={"5": "alice"}):
+    with mock.patch("streams.media.control.ingest_publishers", return_value={"5": "alice"}):
         assert services.broadcasts_reconcile() == 0
     broadcast.refresh_from_db()
     assert broadcast.is_live

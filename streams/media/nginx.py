@@ -11,10 +11,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -70,19 +66,13 @@ class NginxConfig:
 
     # RTMP behind the stream proxy: loopback-only listens for the ingest application
     # (PROXY protocol) and for the internal live application. Nothing outside nginx
-    # names them; 0 picks a free loopback port when the config is made.
+    # names them, but they must be free (ECHO_RTMP_INGEST_PORT, ECHO_RTMP_LIVE_PORT).
     rtmp_ingest_port: int = 0
     rtmp_live_port: int = 0
     # Simultaneous RTMP/RTMPS connections per client address (ECHO_RTMP_CONNECTIONS_PER_ADDRESS).
     rtmp_connections_per_address: int = 20
     # nginx-rtmp's session log (no stream names on ingest); under prefix/logs unless given.
     rtmp_access_log: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.rtmp_ingest_port:
-            self.rtmp_ingest_port = _free_loopback_port()
-        if not self.rtmp_live_port:
-            self.rtmp_live_port = _free_loopback_port(avoid=self.rtmp_ingest_port)
 
     @classmethod
     def from_settings(cls, **overrides) -> "NginxConfig":
@@ -157,6 +147,8 @@ class NginxConfig:
 
 
 def render_config(config: NginxConfig) -> str:
+    if not (config.rtmp_ingest_port and config.rtmp_live_port):
+        raise ValueError("rtmp_ingest_port and rtmp_live_port are needed (loopback-only listens)")
     if not config.thumbs_path:
         raise ValueError("thumbs_path is empty: set ECHO_THUMBS_PATH")
     if not config.callback_secret:
@@ -203,43 +195,6 @@ def write_config(config: NginxConfig) -> Path:
     return path
 
 
-def _control_get(path: str, params: dict[str, str]) -> bytes:
-    url = f"{settings.ECHO_NGINX_CONTROL_URL}{path}?{urllib.parse.urlencode(params)}"
-    with urllib.request.urlopen(url, timeout=3) as response:
-        return response.read()
-
-
-def drop_publisher(*, client_id: str) -> bool:
-    """Disconnect the encoder with this nginx client id from the ingest application."""
-    if not client_id:
-        return False
-    try:
-        body = _control_get("/control/drop/client", {"app": "ingest", "clientid": client_id})
-    except (urllib.error.URLError, OSError) as exc:
-        log.warning("could not drop rtmp client %s: %s", client_id, exc)
-        return False
-    return body.strip() not in (b"", b"0")
-
-
-def ingest_publishers() -> dict[str, str] | None:
-    """{client id: public name} of the encoders publishing now, or None if nginx can't be asked.
-
-    Client ids restart from 1 when nginx restarts, so callers match on both."""
-    try:
-        body = _control_get("/stat", {})
-    except (urllib.error.URLError, OSError):
-        return None
-    publishers = {}
-    for app in ET.fromstring(body).iter("application"):
-        if app.findtext("name") != "ingest":
-            continue
-        for stream in app.iter("stream"):
-            for client in stream.iter("client"):
-                if client.find("publishing") is not None:
-                    publishers[client.findtext("id", "")] = stream.findtext("name", "")
-    return publishers
-
-
 def start_private_nginx(config: NginxConfig, *, timeout: float = 10.0) -> subprocess.Popen:
     """Render the template into config.prefix and run nginx in the foreground.
 
@@ -252,15 +207,13 @@ def start_private_nginx(config: NginxConfig, *, timeout: float = 10.0) -> subpro
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited: {process.stderr.read().decode(errors='replace')}")
-        if all(port_open(port) for port in config.ports()):
-            return process
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"nginx did not listen within {timeout} s")
+    try:
+        wait_until_listening(process, config.ports(), timeout=timeout)
+    except RuntimeError as exc:
+        process.kill()
+        errors = process.stderr.read().decode(errors="replace") if process.poll() else ""
+        raise RuntimeError(f"nginx: {exc} {errors}".strip()) from None
+    return process
 
 
 def stop_private_nginx(process: subprocess.Popen) -> None:
@@ -280,17 +233,20 @@ def stop_private_nginx(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _free_loopback_port(*, avoid: int = 0) -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port != avoid:
-            return port
-
-
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     """Whether something accepts TCP connections on host:port now."""
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
+
+
+def wait_until_listening(process: subprocess.Popen, ports: list[int], *, timeout: float) -> None:
+    """Return once every port accepts connections; RuntimeError if the process exits first
+    or the ports stay closed for `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not all(port_open(port) for port in ports):
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with code {process.returncode} while starting")
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"not listening on port(s) {ports} after {timeout:.0f} s")
+        time.sleep(0.05)

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import User
-from streams.media import nginx
+from streams.media import control
 from streams.models import Broadcast, Channel
 from tests.streaming import (
     live_server_nginx_config,
@@ -183,7 +183,7 @@ def test_one_address_with_thousands_of_idle_connections_starves_nobody(server):
         # Two heartbeats at the least: one failed on_update would drop alice.
         time.sleep(3 * UPDATE_SECONDS)
         alice_broadcast = Broadcast.objects.get(pk=before.pk)
-        publishers = nginx.ingest_publishers() or {}
+        publishers = control.ingest_publishers() or {}
         held = {port: len(sockets) for port, sockets in attack.sockets.items()}
     finally:
         attack.stop()

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from streams import services
-from streams.media import nginx
+from streams.media import control
 from streams.models import Broadcast, Channel
 from tests.records import record_fault
 from tests.streaming import wait_for
@@ -28,7 +28,7 @@ def time_to_drop(publisher, *, since: float) -> tuple[float, float]:
     """Seconds from `since` until nginx's stat no longer lists the publisher, and until
     ffmpeg exits. Waited for generously (past on_update's 10 s backstop), so a drop that
     only the backstop makes is measured, and fails the bound, rather than timing out."""
-    wait_for(lambda: nginx.ingest_publishers() == {}, timeout=25, interval=0.02, message="drop")
+    wait_for(lambda: control.ingest_publishers() == {}, timeout=25, interval=0.02, message="drop")
     dropped_after = time.monotonic() - since
     publisher.wait(timeout=25)
     exited_after = time.monotonic() - since

@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from streams.media import thumbnails
 from streams.media.nginx import NginxConfig, render_config
+from tests.streaming import nginx_config
 
 
 @pytest.fixture(autouse=True)
@@ -24,16 +25,7 @@ def write_thumbnail(name: str, *, age: float = 0) -> None:
 
 
 def config(tmp_path, **overrides) -> NginxConfig:
-    values = dict(
-        prefix=str(tmp_path / "nginx"),
-        hls_path=str(tmp_path / "hls"),
-        http_listen="127.0.0.1:8000",
-        rtmp_port=1935,
-        control_port=8099,
-        django_upstream="127.0.0.1:8001",
-        callback_secret="s3cret",
-    )
-    return NginxConfig(**{**values, **overrides})
+    return nginx_config(tmp_path, django_upstream="127.0.0.1:8001", control_port=8099, **overrides)
 
 
 def rtmp_application(text: str, name: str) -> str:

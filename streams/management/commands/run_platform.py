@@ -9,27 +9,28 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from streams.management.commands.reconcile_broadcasts import reconcile_loop
-from streams.media.nginx import NginxConfig, port_open, start_private_nginx, stop_private_nginx
+from streams.media.nginx import (
+    NginxConfig,
+    port_open,
+    start_private_nginx,
+    stop_private_nginx,
+    wait_until_listening,
+)
 
 RECONCILE_SECONDS = 5.0
 
 
 def _wait_for_port(process: subprocess.Popen, port: int, name: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CommandError(f"{name} exited with code {process.returncode} while starting")
-        if port_open(port):
-            return
-        time.sleep(0.1)
-    raise CommandError(f"{name} did not listen on port {port} within {timeout:.0f} s")
+    try:
+        wait_until_listening(process, [port], timeout=timeout)
+    except RuntimeError as exc:
+        raise CommandError(f"{name} {exc}") from None
 
 
 def _forward_lines(stream, prefix: str) -> None:
