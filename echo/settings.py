@@ -4,6 +4,9 @@ SQLite is the default (embedded, zero setup); MySQL/MariaDB is selected with
 DATABASE_URL=mysql://user:pass@host:port/name or DB=mysql plus DB_HOST, DB_PORT,
 DB_NAME, DB_USER, DB_PASSWORD. A bad value raises ImproperlyConfigured with the
 variable's name instead of being guessed at.
+
+Longer than 300 lines on purpose: one file to read for every value an operator can set,
+nginx's ports and paths included (NginxConfig.from_settings renders nginx from them).
 """
 
 import os
