@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import User
 from streams.media import callbacks
 from streams.models import Broadcast
-from tests.media.test_callbacks import SECRET, publish
+from tests.callbacks import publish
 
 pytestmark = [pytest.mark.django_db]
 
@@ -25,11 +25,9 @@ ATTACKER = "203.0.113.66"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_limits(settings):
+def _fresh_limits(callbacks_from_nginx):
     # Every limit counts in Django's cache: a test must not inherit another's counts.
     cache.clear()
-    settings.ECHO_RTMP_CALLBACK_SECRET = SECRET
-    settings.ECHO_NGINX_CONTROL_URL = "http://127.0.0.1:9"  # no nginx to drop through
     yield
     cache.clear()
 

@@ -6,30 +6,11 @@ import pytest
 from django.utils import timezone
 
 from streams.models import Broadcast
+from tests.callbacks import callback as call
+from tests.callbacks import publish
+from tests.streaming import CALLBACK_SECRET as SECRET
 
-SECRET = "callback-secret-for-tests"
-
-
-@pytest.fixture(autouse=True)
-def _callback_settings(settings, no_nginx):
-    settings.ECHO_RTMP_CALLBACK_SECRET = SECRET
-    settings.ECHO_RTMP_ALLOWED_ADDRESSES = ["127.0.0.1"]
-
-
-def call(client, endpoint, *, secret=SECRET, remote_addr="127.0.0.1", **fields):
-    form = {"app": "ingest", "flashver": "FMLE/3.0", "clientid": "7", "addr": "192.0.2.1"}
-    form.update(fields)
-    form = {key: value for key, value in form.items() if value is not None}
-    return client.post(
-        f"/internal/rtmp/{endpoint}",
-        form,
-        REMOTE_ADDR=remote_addr,
-        headers={"X-Echo-Callback-Secret": secret} if secret is not None else {},
-    )
-
-
-def publish(client, key, **fields):
-    return call(client, "on-publish", call="publish", name=key, type="live", **fields)
+pytestmark = pytest.mark.usefixtures("callbacks_from_nginx")
 
 
 def test_it_accepts_a_valid_key_under_the_public_name(client, alice):

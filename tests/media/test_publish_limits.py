@@ -10,17 +10,14 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from streams.models import Broadcast
-from tests.media.test_callbacks import SECRET, publish
+from tests.callbacks import publish
 from tests.streaming import wait_for
 
 NAT = "198.51.100.7"
 
 
 @pytest.fixture(autouse=True)
-def _callback_settings(settings, db):
-    settings.ECHO_RTMP_CALLBACK_SECRET = SECRET
-    settings.ECHO_RTMP_ALLOWED_ADDRESSES = ["127.0.0.1"]
-    settings.ECHO_NGINX_CONTROL_URL = "http://127.0.0.1:9"
+def _callback_settings(callbacks_from_nginx, db):
     # The failure counts live in the cache, which outlives a test's database rollback.
     cache.clear()
     yield

@@ -12,14 +12,11 @@ from streams import services
 from streams.models import Broadcast, Follow
 from streams.social import emails
 from streams.social import services as social_services
-
-SECRET = "callback-secret-for-tests"
+from tests.callbacks import publish
 
 
 @pytest.fixture(autouse=True)
-def _callbacks_and_mail_links(settings, no_nginx):
-    settings.ECHO_RTMP_CALLBACK_SECRET = SECRET
-    settings.ECHO_RTMP_ALLOWED_ADDRESSES = ["127.0.0.1"]
+def _callbacks_and_mail_links(settings, callbacks_from_nginx):
     settings.SITE_URL = "https://echo.example"
 
 
@@ -181,12 +178,7 @@ def test_the_email_carries_a_one_click_unsubscribe_link(alice, bob, go_live):
 def test_publishing_sends_no_email_until_the_reconcile_loop_runs(client, alice, bob):
     follow(bob, alice)
 
-    response = client.post(
-        "/internal/rtmp/on-publish",
-        {"app": "ingest", "call": "publish", "name": alice.channel.stream_key, "clientid": "7"},
-        REMOTE_ADDR="127.0.0.1",
-        headers={"X-Echo-Callback-Secret": SECRET},
-    )
+    response = publish(client, alice.channel.stream_key)
 
     assert response.status_code == 302
     assert mail.outbox == []
