@@ -136,6 +136,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "echo.urls"
 WSGI_APPLICATION = "echo.wsgi.application"
+ASGI_APPLICATION = "echo.asgi.application"
 
 TEMPLATES = [
     {
@@ -181,12 +182,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 
-# Shared by every gunicorn worker: allauth's rate limits and failed-publish counting
-# must hold across processes. The test runner and `migrate` + `createcachetable` make it.
+# Redis holds what every web server must agree on: the cache (allauth's rate limits,
+# the failed-publish limit, API throttles), viewer presence and chat fan-out. Local runs
+# use the private instance `run_platform` starts under var/redis/; tests start their own.
+REDIS_URL = os.getenv("REDIS_URL", f"unix://{BASE_DIR / 'var' / 'redis' / 'redis.sock'}")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "echo_cache",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "echo",
+    }
+}
+# Chat fan-out: one Redis PUBLISH per group message, whatever the number of web servers.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [{"address": REDIS_URL}]},
     }
 }
 
