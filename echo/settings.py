@@ -186,11 +186,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
 # the failed-publish limit, API throttles), viewer presence and chat fan-out. Local runs
 # use the private instance `run_platform` starts under var/redis/; tests start their own.
 REDIS_URL = os.getenv("REDIS_URL", f"unix://{BASE_DIR / 'var' / 'redis' / 'redis.sock'}")
+# echo.cache: Redis not answering turns the cache off (limits fail open) instead of
+# failing the request; the short timeouts keep a page from hanging on a Redis that is gone.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "echo.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "echo",
+        "OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
     }
 }
 # Chat fan-out: one Redis PUBLISH per group message, whatever the number of web servers.
