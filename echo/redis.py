@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
 WARN_EVERY_SECONDS = 30.0
 
+
 def private_redis_url(directory: Path) -> str:
     return f"unix://{Path(directory).resolve() / 'redis.sock'}"
 
