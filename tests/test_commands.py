@@ -45,6 +45,16 @@ def test_the_production_units_run_the_documented_commands():
     # The same variable nginx's upstream is rendered from (manage.py nginx_config).
     assert "--bind 127.0.0.1:${ECHO_DJANGO_PORT}" in web["ExecStart"]
     assert web["EnvironmentFile"] == "/etc/echo/echo.env"
+    # The web service starts after Redis, and finds it where echo.env says.
+    assert "echo-redis.service" in unit("echo-web.service")["Unit"]["Wants"]
+    redis_unit = unit("echo-redis.service")["Service"]
+    env = (PRODUCTION / "echo.env.example").read_text().splitlines()
+    [redis_url] = [line.split("=", 1)[1] for line in env if line.startswith("REDIS_URL=")]
+    socket = redis_url.removeprefix("unix://")
+    assert f"--unixsocket {socket} " in redis_unit["ExecStart"]
+    assert "--port 0 " in redis_unit["ExecStart"] and '--save "" ' in redis_unit["ExecStart"]
+    assert socket.startswith(f"/run/{redis_unit['RuntimeDirectory']}/")
+    assert not any(line.startswith("ECHO_VIEWERS_PATH=") for line in env)
     reconcile = unit("echo-reconcile.service")["Service"]
     assert reconcile["ExecStart"].endswith("manage.py reconcile_broadcasts --loop --interval 5")
     assert reconcile["EnvironmentFile"] == "/etc/echo/echo.env"
