@@ -77,7 +77,8 @@ def test_a_moderator_times_out_and_lifts(room, moderator, talker):
     client = with_session(moderator)
 
     response = client.post(
-        f"{BASE}/restrictions/", {"user": "bob", "kind": "timeout", "seconds": 600, "reason": "spam"}
+        f"{BASE}/restrictions/",
+        {"user": "bob", "kind": "timeout", "seconds": 600, "reason": "spam"},
     )
     listed = client.get(f"{BASE}/restrictions/")
     lifted = client.delete(f"{BASE}/restrictions/bob/")
@@ -95,7 +96,11 @@ def test_a_moderator_times_out_and_lifts(room, moderator, talker):
     "body, field, words",
     [
         ({"user": "bob", "kind": "timeout"}, "seconds", "needs seconds"),
-        ({"user": "bob", "kind": "timeout", "seconds": 30}, "seconds", "greater than or equal to 60"),
+        (
+            {"user": "bob", "kind": "timeout", "seconds": 30},
+            "seconds",
+            "greater than or equal to 60",
+        ),
         ({"user": "bob", "kind": "ban", "seconds": 60}, "seconds", "no duration"),
         ({"user": "bob", "kind": "mute"}, "kind", "not a valid choice"),
         ({"user": "nobody", "kind": "ban"}, "user", "No user named"),
@@ -201,5 +206,7 @@ def test_the_schema_lists_every_chat_path_with_its_bodies(db, settings):
     for path, methods in CHAT_PATHS.items():
         assert set(schema["paths"][path]) == methods, path
     components = schema["components"]["schemas"]
-    assert {"ChatMessage", "ChatAuthor", "RestrictionCreateRequest", "Restriction"} <= set(components)
+    assert {"ChatMessage", "ChatAuthor", "RestrictionCreateRequest", "Restriction"} <= set(
+        components
+    )
     assert set(components["ChatMessage"]["properties"]) == {"id", "author", "body", "sent_at"}
