@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -105,7 +106,9 @@ class ChatRestriction(models.Model):
 class ChatSettings(models.Model):
     channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="chat_settings")
     slow_mode_seconds = models.PositiveSmallIntegerField(
-        default=0, help_text="Seconds between two messages of one viewer; 0 is off, at most 120."
+        default=0,
+        validators=[MaxValueValidator(120)],
+        help_text="Seconds between two messages of one viewer; 0 is off, at most 120.",
     )
     followers_only = models.BooleanField(
         default=False, help_text="Only followers (and the streamer, moderators, staff) may write."
