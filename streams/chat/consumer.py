@@ -1,4 +1,15 @@
-"""The chat WebSocket, /ws/chat/<name>/ (the protocol: see the module docstring of streams.chat.events and the README).
+"""The chat WebSocket, /ws/chat/<name>/ (name: the channel's public name).
+
+Server to client, every text frame is a JSON array of events: first `welcome` (me,
+can_send, cannot_send {code, message, until}, is_moderator, settings, max_length) and
+`history` (the last 50 messages), then `message`, `deleted` {ids}, `settings`, and the
+personal `restriction` {kind: timeout|ban|lifted, until, reason}, `ack` {nonce, id} and
+`error` {code, message, nonce, retry_after, until?}. Client to server, only
+{"type": "send", "body": str, "nonce": str (<= 64)}; anything else is an `error` with
+code malformed (the connection stays; 20 of them close it with 4400). Close codes: 4404
+unknown channel, 4503 chat unavailable (Redis down): reconnect with backoff and fill the
+gap from GET /api/channels/<name>/chat/?after=<last id>. A message may arrive twice
+around connecting (history and live): keep the first of each id.
 
 Reading is open to everyone; sending goes through streams.chat.services.message_send.
 Live events reach this connection through the room's hub (streams.chat.hub), never
