@@ -3,9 +3,9 @@ in this process, and the batcher that writes each batch to every local connectio
 
 Why. A stock consumer gets one channel-layer message per chat message and sends one frame
 per message per client, each dispatch costing a hop to a thread and back: about 5,000
-deliveries/s per box (DESIGN.md, "Chat"). Here a room's events are collected for
-FLUSH_SECONDS, encoded ONCE to a JSON array, and the same text goes to every local
-connection: per client, one frame per flush, whatever the message rate.
+deliveries/s per box (DESIGN.md, "Chat"). Here a room's events are flushed at most once
+per FLUSH_SECONDS, each batch encoded ONCE to a JSON array, and the same text goes to
+every local connection: per client, one frame per flush, whatever the message rate.
 
 Redis down. RedisPubSubChannelLayer's receiver logs errors and retries for ever, so the
 hub cannot wait for its receive loop to fail: every PING_SECONDS it publishes a ping to
@@ -61,6 +61,7 @@ class RoomHub:
         self.layer = get_channel_layer()
         self.channel_name = ""
         self.last_pong = time.monotonic()
+        self.flushed_at = time.monotonic()
         self.started = asyncio.ensure_future(self._start())
 
     async def _start(self) -> None:
@@ -141,8 +142,10 @@ class RoomHub:
     async def _flush(self) -> None:
         while True:
             await self.wake.wait()
-            # Let the batch fill: one frame per client per flush, not one per message.
-            await asyncio.sleep(FLUSH_SECONDS)
+            # At most one flush per FLUSH_SECONDS: a quiet room sends at once, a busy one
+            # batches, so each client costs one frame per flush, not one per message.
+            await asyncio.sleep(max(0.0, self.flushed_at + FLUSH_SECONDS - time.monotonic()))
+            self.flushed_at = time.monotonic()
             self.wake.clear()
             pending, self.pending = self.pending, []
             personal, self.personal = self.personal, {}
