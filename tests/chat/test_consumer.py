@@ -233,3 +233,13 @@ def test_a_message_stored_while_fan_out_failed_is_in_the_rest_history(room, talk
     redis_server.start()
     response = Client().get(f"/api/channels/alice/chat/?after={before.pk}")
     assert [m["body"] for m in response.json()] == ["during the outage"]
+
+
+def test_a_client_sending_only_garbage_is_closed_with_4400(room):
+    async def scenario():
+        client = await connect("alice")
+        for _ in range(20):
+            await client.send_to(text_data="garbage")
+        return await closed_with(client)
+
+    assert async_result(scenario) == 4400
