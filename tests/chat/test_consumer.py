@@ -7,9 +7,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 
+from echo.asgi import application
 from streams.chat import services
 from streams.chat.models import ChatMessage
 from tests.chat.websockets import (
+    WebsocketCommunicator,
     closed_with,
     connect,
     event,
@@ -154,17 +156,39 @@ async def _messages(client) -> list[dict]:
             return messages
 
 
-def test_a_moderator_deletes_and_everyone_sees_it(room, talker, alice):
+def test_a_moderator_deletes_and_changes_settings_and_everyone_sees_it(room, talker, alice):
     message = ChatMessage.objects.create(channel=room, author=talker, body="oops")
 
     async def scenario():
         viewer = await connect("alice")
         await sync_to_async(services.message_delete)(channel=room, message_id=message.pk, by=alice)
         deleted = await event(viewer, "deleted")
+        await sync_to_async(services.settings_update)(channel=room, by=alice, slow_mode_seconds=5)
+        settings = await event(viewer, "settings")
         await viewer.disconnect()
-        return deleted
+        return deleted, settings
 
-    assert async_result(scenario)["ids"] == [message.pk]
+    deleted, settings = async_result(scenario)
+
+    assert deleted["ids"] == [message.pk]
+    assert settings == {
+        "type": "settings",
+        "slow_mode_seconds": 5,
+        "followers_only": False,
+        "links_allowed": True,
+    }
+
+
+def test_another_sites_page_cannot_open_the_chat(room):
+    async def scenario():
+        client = WebsocketCommunicator(
+            application, "/ws/chat/alice/", headers=[(b"origin", b"http://evil.example")]
+        )
+        return await client.connect(timeout=10)
+
+    connected, _ = async_result(scenario)
+
+    assert connected is False
 
 
 def test_a_timeout_reaches_only_the_user_and_refuses_their_sends_with_until(
