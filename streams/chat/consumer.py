@@ -7,8 +7,9 @@ personal `restriction` {kind: timeout|ban|lifted, until, reason}, `ack` {nonce, 
 `error` {code, message, nonce, retry_after, until?}. Client to server, only
 {"type": "send", "body": str, "nonce": str (<= 64)}; anything else is an `error` with
 code malformed (the connection stays; 20 of them close it with 4400). Close codes: 4404
-unknown channel, 4503 chat unavailable (Redis down): reconnect with backoff and fill the
-gap from GET /api/channels/<name>/chat/?after=<last id>. A message may arrive twice
+unknown channel; 4503 chat unavailable (Redis down) and 4408 (the client stopped reading
+for SEND_TIMEOUT): reconnect with backoff and fill the gap from
+GET /api/channels/<name>/chat/?after=<last id>. A message may arrive twice
 around connecting (history and live): keep the first of each id.
 
 Reading is open to everyone; sending goes through streams.chat.services.message_send.
@@ -16,6 +17,7 @@ Live events reach this connection through the room's hub (streams.chat.hub), nev
 through a channel-layer channel of its own.
 """
 
+import asyncio
 import json
 import logging
 
@@ -38,6 +40,10 @@ MAX_NONCE = 64
 MAX_MALFORMED = 20
 CLOSE_UNKNOWN_CHANNEL = 4404
 CLOSE_MALFORMED = 4400
+CLOSE_TOO_SLOW = 4408
+# A client that stops reading fills its socket buffer, then every send to it waits: past
+# this it leaves the room (4408) instead of stalling the room's flush for everyone else.
+SEND_TIMEOUT = 5.0
 
 
 def _room(name: str) -> Channel | None:
@@ -123,18 +129,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.ready:
             self.early.append(frame)
             return
+        if self.hub is None:
+            return
         try:
-            await self.send(text_data=frame)
+            async with asyncio.timeout(SEND_TIMEOUT):
+                await self.send(text_data=frame)
+        except TimeoutError:
+            log.info("chat: a client in %s stopped reading; dropped", self.room.name)
+            hub, self.hub = self.hub, None
+            asyncio.ensure_future(self._close_quietly(CLOSE_TOO_SLOW))
+            await hub.leave(self)
         except Exception:
             # Gone meanwhile; its disconnect handler unregisters it.
             log.debug("chat: a frame to a closed connection", exc_info=True)
 
-    async def close_unavailable(self) -> None:
-        self.hub = None
+    async def _close_quietly(self, code: int) -> None:
         try:
-            await self.close(CLOSE_UNAVAILABLE)
+            await self.close(code)
         except Exception:
             log.debug("chat: closing a closed connection", exc_info=True)
+
+    async def close_unavailable(self) -> None:
+        self.hub = None
+        await self._close_quietly(CLOSE_UNAVAILABLE)
 
     async def disconnect(self, code: int) -> None:
         if self.hub is not None:

@@ -1,6 +1,7 @@
 """The chat WebSocket end to end in one process: ASGI application, session login, the room
 hub and the real Redis of tests/redis.py (no mock stands in for the channel layer)."""
 
+import asyncio
 import json
 
 import pytest
@@ -267,3 +268,37 @@ def test_a_client_sending_only_garbage_is_closed_with_4400(room):
         return await closed_with(client)
 
     assert async_result(scenario) == 4400
+
+
+def test_a_client_that_stops_reading_is_dropped_without_stalling_the_room(
+    room, talker, monkeypatch
+):
+    from streams.chat import consumer as consumer_module
+    from streams.chat import events, hub
+
+    monkeypatch.setattr(consumer_module, "SEND_TIMEOUT", 0.5)
+    cookie = session_cookie(talker)
+
+    async def never_returns(message):
+        await asyncio.Event().wait()
+
+    async def scenario():
+        stuck = await connect("alice", cookie)
+        reader = await connect("alice")
+        room_hub = hub.hub_for(room.pk)
+        (stuck_consumer,) = [c for c in room_hub.consumers if c.user_id == talker.pk]
+        # Its socket buffer is full: every write waits for ever.
+        stuck_consumer.base_send = never_returns
+        await events.apublish(room.pk, [{"type": "deleted", "ids": [1]}])
+        first = await event(reader, "deleted")
+        await events.apublish(room.pk, [{"type": "deleted", "ids": [2]}])
+        second = await event(reader, "deleted")
+        still_there = stuck_consumer in room_hub.consumers
+        await reader.disconnect()
+        await stuck.disconnect()
+        return first, second, still_there
+
+    first, second, still_there = async_result(scenario)
+
+    assert (first["ids"], second["ids"]) == ([1], [2])
+    assert still_there is False
