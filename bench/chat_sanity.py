@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -24,6 +25,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -162,6 +168,7 @@ def main() -> None:
             received, frames, sent = asyncio.run(
                 measure(port, cookies, args.clients, args.rate, args.duration)
             )
+            server_cpu = cpu_seconds(server.pid)
         finally:
             server.terminate()
             server.wait(10)
@@ -181,6 +188,9 @@ def main() -> None:
                 "p95_ms": round(pct(0.95), 1),
                 "max_ms": round(latencies[-1] * 1000, 1),
                 "frames_per_client": round(statistics.mean(frames), 1),
+                # Whole run (connecting included); the clients share the same 2 cores.
+                "server_cpu_s": round(server_cpu, 1),
+                "clients_cpu_s": round(resource.getrusage(resource.RUSAGE_SELF).ru_utime, 1),
             },
             indent=1,
         )
