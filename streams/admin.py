@@ -84,3 +84,7 @@ class FollowAdmin(admin.ModelAdmin):
     list_select_related = ["user", "channel__user"]
     raw_id_fields = ["user", "channel"]
     date_hierarchy = "created_at"
+
+
+# The rooms' admin pages (Django's autodiscovery imports only this module).
+import streams.chat.admin  # noqa: E402, F401
