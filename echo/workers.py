@@ -33,6 +33,6 @@ class EchoUvicornWorker(UvicornWorker):
         # loopback sent them; echo/client.py reads the same header with the same trust.
         "proxy_headers": True,
         "forwarded_allow_ips": "127.0.0.1,::1",
-        # nginx already says who is asking (its access log); uvicorn's would repeat it.
-        "access_log": False,
+        # Requests are logged only where gunicorn is given --access-logfile (tests): nginx
+        # already logs every request in production.
     }

