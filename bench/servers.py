@@ -45,7 +45,6 @@ def environment(workdir: Path, redis_url: str) -> dict[str, str]:
         "SECURE_COOKIES": "false",
         "SECURE_HSTS_SECONDS": "0",
         "ECHO_RTMP_CALLBACK_SECRET": "bench-callback-secret",
-        "ECHO_VIEWERS_PATH": str(workdir / "viewers"),
         "REDIS_URL": redis_url,
         "LOG_LEVEL": "WARNING",
     }

@@ -83,7 +83,6 @@ class Bench:
         from accounts.models import User
 
         call_command("migrate", verbosity=0)
-        call_command("createcachetable", verbosity=0)
         for name in channel_names:
             user = User.objects.create_user(name, f"{name}@example.org", None)
             self.stream_keys[name] = user.channel.stream_key

@@ -3,13 +3,22 @@
 one client the project's own Redis reads and writes go through."""
 
 import functools
+import logging
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import redis
 from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+# What "Redis does not answer" looks like to redis-py (BusyLoadingError is a
+# ConnectionError); any other RedisError is a bug and is raised.
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+WARN_EVERY_SECONDS = 30.0
 
 
 def private_redis_url(directory: Path) -> str:
@@ -66,6 +75,30 @@ def stop_private_redis(process: subprocess.Popen, *, timeout: float = 10.0) -> N
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+_outage_lock = threading.Lock()
+_outage = {"warned_at": float("-inf"), "unreported": 0}
+
+
+def report_unavailable(exc: Exception, *, consequence: str) -> None:
+    """Log that Redis does not answer: once per WARN_EVERY_SECONDS per process, with the
+    number of failures since, so an outage under load is a line every 30 s, not a flood.
+    Not the URL: it may carry a password."""
+    now = time.monotonic()
+    with _outage_lock:
+        _outage["unreported"] += 1
+        if now - _outage["warned_at"] < WARN_EVERY_SECONDS:
+            return
+        failures, _outage["unreported"] = _outage["unreported"], 0
+        _outage["warned_at"] = now
+    log.warning(
+        "Redis does not answer (%s: %s); %s [%d failure(s) since the last warning]",
+        type(exc).__name__,
+        exc,
+        consequence,
+        failures,
+    )
 
 
 @functools.cache

@@ -184,13 +184,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
 
 # Redis holds what every web server must agree on: the cache (allauth's rate limits,
 # the failed-publish limit, API throttles), viewer presence and chat fan-out. Local runs
-# use the private instance `run_platform` starts under var/redis/; tests start their own.
-REDIS_URL = os.getenv("REDIS_URL", f"unix://{BASE_DIR / 'var' / 'redis' / 'redis.sock'}")
+# use the private instance `run_platform` starts in ECHO_REDIS_DIR (its socket and log)
+# when REDIS_URL is left at its default; tests start their own.
+ECHO_REDIS_DIR = Path(os.getenv("ECHO_REDIS_DIR", str(BASE_DIR / "var" / "redis"))).resolve()
+REDIS_URL = os.getenv("REDIS_URL", f"unix://{ECHO_REDIS_DIR / 'redis.sock'}")
+# echo.cache: Redis not answering turns the cache off (limits fail open) instead of
+# failing the request; the short timeouts keep a page from hanging on a Redis that is gone.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "echo.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "echo",
+        "OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
     }
 }
 # Chat fan-out: one Redis PUBLISH per group message, whatever the number of web servers.
@@ -348,8 +353,6 @@ ECHO_NGINX_CONTROL_URL, ECHO_CONTROL_PORT = control_server(
 ECHO_HLS_URL = os.getenv("ECHO_HLS_URL", "/hls/")
 # Where nginx writes HLS (hls_path); Django reads playlists from here to measure segments.
 ECHO_HLS_PATH = Path(os.getenv("ECHO_HLS_PATH", str(BASE_DIR / "var" / "hls")))
-# Viewer heartbeats: one small file per watching tab (no database write per beat).
-ECHO_VIEWERS_PATH = Path(os.getenv("ECHO_VIEWERS_PATH", str(BASE_DIR / "var" / "viewers")))
 # Live thumbnails, written by nginx's exec_push ffmpeg and served by nginx.
 ECHO_THUMBS_PATH = Path(os.getenv("ECHO_THUMBS_PATH", str(ECHO_HLS_PATH.parent / "thumbs")))
 ECHO_THUMBS_URL = os.getenv("ECHO_THUMBS_URL", "/thumbs/")

@@ -7,7 +7,7 @@ a list, and from channel_get(stats=True) and channel_of_user, carries:
     .live_since      when its open broadcast started (None while offline)
     .last_live_at    when its last broadcast ended (None if it never streamed)
     .follower_count  everyone following it
-    .viewers         players watching now (0 while offline)
+    .viewers         players watching now (0 while offline, None if unknown: Redis down)
     .thumbnail_url   its live preview image (None: show the placeholder)
 
 One order for every list, what a viewer looks for first: live channels, the most
@@ -34,9 +34,11 @@ def _channels() -> QuerySet[Channel]:
 
 def _with_presence(channels: list[Channel]) -> list[Channel]:
     """Attach .viewers and .thumbnail_url: the one place either is worked out for a list."""
+    live_names = [channel.name for channel in channels if channel.live_since is not None]
+    counts = viewers.viewer_counts(live_names) if live_names else {}
     for channel in channels:
         live = channel.live_since is not None
-        channel.viewers = viewers.viewer_count(channel.name) if live else 0
+        channel.viewers = counts[channel.name] if live else 0
         channel.thumbnail_url = thumbnails.thumbnail_url(channel.name) if live else None
     return channels
 
@@ -44,13 +46,13 @@ def _with_presence(channels: list[Channel]) -> list[Channel]:
 def _most_watched_first(live: list[Channel]) -> list[Channel]:
     def watched(channel: Channel) -> tuple[int, float, str]:
         started: datetime = channel.live_since
-        return (-channel.viewers, -started.timestamp(), channel.name)
+        return (-(channel.viewers or 0), -started.timestamp(), channel.name)
 
     return sorted(_with_presence(live), key=watched)
 
 
 def _in_order(channels: QuerySet[Channel], *, limit: int | None = None) -> list[Channel]:
-    # Viewer counts are presence files, not columns: the live part is sorted here
+    # Viewer counts are in Redis, not columns: the live part is sorted here
     # (live channels are few), the offline part ordered (and cut) by the database.
     channels = channels.order_by(F("last_live_at").desc(nulls_last=True), "user__username")
     if limit is None:

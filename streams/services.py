@@ -209,9 +209,6 @@ def broadcasts_reconcile() -> int:
 
 
 def _viewers_now(broadcast: Broadcast) -> int:
-    # Folded into the row nginx's heartbeat writes anyway: no write of its own.
-    try:
-        return viewers.viewer_count(broadcast.channel.name, fresh=True)
-    except OSError:
-        log.exception("could not count the viewers of %s", broadcast.channel.name)
-        return 0
+    # Folded into the row nginx's heartbeat writes anyway: no write of its own. Unknown
+    # (Redis down, already logged) leaves the peak as it was.
+    return viewers.viewer_count(broadcast.channel.name) or 0

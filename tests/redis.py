@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from django.conf import settings as project_settings
 from django.test import override_settings
 
 from echo.redis import private_redis_url, start_private_redis, stop_private_redis
@@ -42,9 +43,10 @@ def redis_server():
             REDIS_URL=server.url,
             CACHES={
                 "default": {
-                    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "BACKEND": project_settings.CACHES["default"]["BACKEND"],
                     "LOCATION": server.url,
                     "KEY_PREFIX": "echo-tests",
+                    "OPTIONS": project_settings.CACHES["default"]["OPTIONS"],
                 }
             },
             CHANNEL_LAYERS={

@@ -103,7 +103,6 @@ def point_settings_at(settings, config: NginxConfig, tmp_path: Path) -> None:
     settings.ECHO_NGINX_CONTROL_URL = f"http://127.0.0.1:{config.control_port}"
     settings.ECHO_HLS_PATH = Path(config.hls_path)
     settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
-    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
 
 
 @contextlib.contextmanager
@@ -222,7 +221,6 @@ def web_server_env(settings, redis_url: str) -> dict[str, str]:
         ECHO_CONTROL_PORT=str(settings.ECHO_CONTROL_PORT),
         ECHO_HLS_PATH=str(settings.ECHO_HLS_PATH),
         ECHO_THUMBS_PATH=str(settings.ECHO_THUMBS_PATH),
-        ECHO_VIEWERS_PATH=str(settings.ECHO_VIEWERS_PATH),
         LOG_LEVEL="WARNING",
     )
     return env

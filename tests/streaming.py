@@ -157,7 +157,6 @@ def live_server_nginx_config(live_server, settings, tmp_path: Path, **overrides)
     )
     settings.ECHO_HLS_PATH = Path(config.hls_path)
     settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
-    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
     return config
 
 

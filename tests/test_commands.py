@@ -13,10 +13,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import redis
 from allauth.account.models import EmailAddress
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
+from streams.management.commands import run_platform
 from streams.management.commands.demo import demo_channel_ensure
 from streams.media.nginx import port_open
 from streams.models import Broadcast
@@ -46,6 +48,16 @@ def test_the_production_units_run_the_documented_commands():
     # The same variable nginx's upstream is rendered from (manage.py nginx_config).
     assert "--bind 127.0.0.1:${ECHO_DJANGO_PORT}" in web["ExecStart"]
     assert web["EnvironmentFile"] == "/etc/echo/echo.env"
+    # The web service starts after Redis, and finds it where echo.env says.
+    assert "echo-redis.service" in unit("echo-web.service")["Unit"]["Wants"]
+    redis_unit = unit("echo-redis.service")["Service"]
+    env = (PRODUCTION / "echo.env.example").read_text().splitlines()
+    [redis_url] = [line.split("=", 1)[1] for line in env if line.startswith("REDIS_URL=")]
+    socket = redis_url.removeprefix("unix://")
+    assert f"--unixsocket {socket} " in redis_unit["ExecStart"]
+    assert "--port 0 " in redis_unit["ExecStart"] and '--save "" ' in redis_unit["ExecStart"]
+    assert socket.startswith(f"/run/{redis_unit['RuntimeDirectory']}/")
+    assert not any(line.startswith("ECHO_VIEWERS_PATH=") for line in env)
     reconcile = unit("echo-reconcile.service")["Service"]
     assert reconcile["ExecStart"].endswith("manage.py reconcile_broadcasts --loop --interval 5")
     assert reconcile["EnvironmentFile"] == "/etc/echo/echo.env"
@@ -122,12 +134,13 @@ class Platform:
             "ECHO_RTMP_LIVE_PORT": str(free_port()),
             "ECHO_NGINX_CONTROL_URL": f"http://127.0.0.1:{self.control_port}",
             "ECHO_HLS_PATH": str(tmp_path / "hls"),
+            "ECHO_REDIS_DIR": str(tmp_path / "redis"),
             "SITE_URL": f"http://localhost:{self.http_port}",
             "ECHO_RTMP_PUBLIC_URL": f"rtmp://localhost:{self.rtmp_port}/ingest",
         }
         manage = [sys.executable, "manage.py"]
-        for setup in (["migrate", "-v", "0"], ["createcachetable"]):
-            subprocess.run([*manage, *setup], cwd=ROOT, env=self.env, check=True)
+        subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)
+        self.redis_socket = tmp_path / "redis" / "redis.sock"
         self.process = subprocess.Popen(
             [
                 *manage,
@@ -224,12 +237,17 @@ def test_run_platform_serves_the_site_streams_the_demo_and_stops_cleanly(platfor
     except AssertionError as error:
         raise AssertionError(f"{error}\n{platform.output}") from None
     children = platform.children()
-    assert len(children) == 3  # gunicorn, nginx, demo
+    assert len(children) == 4  # redis, gunicorn, nginx, demo
+    # The Redis run_platform started, on the socket REDIS_URL names by default.
+    with redis.Redis(unix_socket_path=str(platform.redis_socket)) as private_redis:
+        assert private_redis.ping()
+        assert platform.child("redis-server") in children
 
     assert platform.stop() == 0
     assert "echo.tv stopped." in platform.output
     assert all(gone(pid) for pid in children)
     assert not any(port_open(port) for port in platform.ports)
+    assert not platform.redis_socket.exists()
     with sqlite3.connect(platform.database) as db:
         (key,) = db.execute(
             "SELECT stream_key FROM streams_channel JOIN accounts_user"
@@ -247,3 +265,26 @@ def test_run_platform_stops_everything_and_fails_when_a_child_dies(platform_fact
     assert "gunicorn exited unexpectedly" in platform.output
     assert gone(nginx)
     assert not any(port_open(port) for port in platform.ports)
+
+
+@pytest.mark.streaming
+def test_run_platform_stops_everything_and_fails_when_its_redis_dies(platform_factory):
+    platform = platform_factory()
+    gunicorn, nginx = platform.child("gunicorn"), platform.child("nginx")
+    os.kill(platform.child("redis-server"), signal.SIGKILL)
+    assert platform.process.wait(timeout=60) == 1
+    assert "redis exited unexpectedly" in platform.output
+    assert gone(gunicorn) and gone(nginx)
+    assert not any(port_open(port) for port in platform.ports)
+
+
+def test_run_platform_refuses_to_start_a_second_redis_on_a_socket_in_use(settings, redis_server):
+    # Another run's Redis answers on the socket: starting a second would steal it.
+    settings.ECHO_REDIS_DIR = redis_server.directory
+    settings.REDIS_URL = redis_server.url
+    command = run_platform.Command()
+    command.children = []
+    with pytest.raises(CommandError, match="already running"):
+        command._start_redis()
+    assert command.children == []
+    assert redis_server.client().ping()

@@ -14,10 +14,8 @@ from streams.social import viewers
 
 
 @pytest.fixture(autouse=True)
-def _fresh_viewer_counts(settings, tmp_path, monkeypatch):
-    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
+def _thumbs_in_tmp(settings, tmp_path):
     settings.ECHO_THUMBS_PATH = tmp_path / "thumbs"
-    monkeypatch.setattr(viewers, "COUNT_CACHE_SECONDS", 0)
 
 
 def users(*names: str) -> list[User]:

@@ -31,7 +31,9 @@ class ChannelSerializer(serializers.ModelSerializer):
     started_at = serializers.DateTimeField(source="live_since", read_only=True)
     viewers = serializers.IntegerField(
         read_only=True,
-        help_text="Players watching now, counted from their heartbeats; 0 while offline.",
+        allow_null=True,
+        help_text="Players watching now, counted from their heartbeats; 0 while offline; "
+        "null when the count is unavailable.",
     )
     follower_count = serializers.IntegerField(read_only=True)
     hls_url = serializers.SerializerMethodField()

@@ -104,9 +104,11 @@ def _refuse_unknown_key(addr: str) -> HttpResponse:
 
 
 def _count_failure(addr: str) -> None:
-    # The window opens at the first failure and never moves. incr() on the database cache
-    # rewrites an entry's expiry, so the count lives under a key named after the moment
-    # the window opened, and only the window's own entry decides when it ends.
+    # The window opens at the first failure and never moves. Django's RedisCache.incr() is
+    # EXISTS then INCR: a key expiring in between comes back without an expiry. So the
+    # count lives under a key named after the moment the window opened, and only the
+    # window's own entry (set once, by add()) decides when it ends. Without Redis every
+    # step is a no-op (echo/cache.py): failures go uncounted, right keys still work.
     timeout = settings.ECHO_RTMP_FAILED_PUBLISH_WINDOW
     window = _failures_key(addr)
     cache.add(window, time.time_ns(), timeout=timeout)

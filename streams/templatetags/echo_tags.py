@@ -52,6 +52,8 @@ def ago(value: datetime | None) -> str:
 
 @register.filter
 def viewers(count: int | None) -> str:
-    """ "1 viewer", "1,204 viewers": the same words static/js/viewers.js writes."""
-    count = count or 0
+    """ "1 viewer", "1,204 viewers": the same words static/js/viewers.js writes; nothing
+    when the count is unknown (None: Redis does not answer)."""
+    if count is None:
+        return ""
     return f"{count:,} viewer" + ("" if count == 1 else "s")

@@ -3,14 +3,10 @@
 import pytest
 from rest_framework.test import APIClient
 
-from streams.social import viewers
-
 
 @pytest.fixture(autouse=True)
-def _api_test_settings(no_nginx, settings, tmp_path, monkeypatch):
+def _api_test_settings(no_nginx, settings):
     # no_nginx: key rotation drops the publisher through nginx, which here fails at once.
-    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
-    monkeypatch.setattr(viewers, "COUNT_CACHE_SECONDS", 0)
     # The docs page links static files; the manifest storage would need collectstatic first.
     settings.STORAGES = {
         **settings.STORAGES,

@@ -1,8 +1,7 @@
-"""Viewer counts: player heartbeats into presence files, counts, limits and peak viewers."""
+"""Viewer counts: player heartbeats into Redis, counts, limits, peak viewers, and what
+happens when Redis does not answer."""
 
 import json
-import os
-import time
 
 import pytest
 from django.db import connection
@@ -20,8 +19,7 @@ CLARA = "c" * 32
 
 
 @pytest.fixture(autouse=True)
-def _viewers_in_tmp(settings, tmp_path):
-    settings.ECHO_VIEWERS_PATH = tmp_path / "viewers"
+def _fresh_live_cache():
     viewers.forget_all()
     yield
     viewers.forget_all()
@@ -46,9 +44,20 @@ def beat(
     )
 
 
-def presence_files() -> list[str]:
-    root = viewers.viewers_root()
-    return sorted(path.name for path in root.rglob("*") if path.is_file())
+@pytest.fixture
+def redis(redis_server):
+    with redis_server.client() as client:
+        yield client
+
+
+def presence(redis, channel: str = "alice") -> dict[str, float]:
+    """Viewer id -> last heartbeat (Redis time), as the channel's sorted set holds them."""
+    members = redis.zrange(viewers.channel_key(channel), 0, -1, withscores=True)
+    return {member.decode().split("-", 1)[1]: score for member, score in members}
+
+
+def every_key(redis) -> list[str]:
+    return sorted(key.decode() for key in redis.keys("echo:viewers:*"))
 
 
 def test_a_heartbeat_counts_the_viewer_without_writing_to_the_database(client, alice, go_live):
@@ -65,7 +74,7 @@ def test_a_heartbeat_counts_the_viewer_without_writing_to_the_database(client, a
     assert viewers.viewer_count("alice") == 1
 
 
-def test_two_viewers_count_twice_and_a_repeated_heartbeat_once(client, alice, go_live):
+def test_two_viewers_count_twice_and_a_repeated_heartbeat_once(client, alice, go_live, redis):
     go_live(alice)
 
     beat(client, viewer=ANNA)
@@ -74,10 +83,10 @@ def test_two_viewers_count_twice_and_a_repeated_heartbeat_once(client, alice, go
 
     assert response.status_code == 200
     assert response.json()["viewers"] == 2
-    assert len(presence_files()) == 2
+    assert sorted(presence(redis)) == [ANNA, BEN]
 
 
-def test_a_viewer_who_leaves_stops_counting_at_once(client, alice, go_live):
+def test_a_viewer_who_leaves_stops_counting_at_once(client, alice, go_live, redis):
     go_live(alice)
     beat(client, viewer=ANNA)
     beat(client, viewer=BEN)
@@ -86,55 +95,70 @@ def test_a_viewer_who_leaves_stops_counting_at_once(client, alice, go_live):
 
     assert response.status_code == 200
     assert response.json()["viewers"] == 1
-    assert viewers.viewer_count("alice", fresh=True) == 1
+    assert viewers.viewer_count("alice") == 1
+    assert list(presence(redis)) == [BEN]
 
 
-def test_a_viewer_silent_for_longer_than_the_timeout_is_no_longer_counted(client, alice, go_live):
+def time_passes(redis, seconds: float, channel: str = "alice") -> None:
+    """As if every viewer of the channel had last beaten `seconds` earlier."""
+    for key in redis.keys(f"{viewers.channel_key(channel)}*"):
+        for member, score in redis.zrange(key, 0, -1, withscores=True):
+            redis.zadd(key, {member: score - seconds})
+
+
+def test_a_viewer_silent_for_longer_than_the_timeout_is_no_longer_counted(
+    client, alice, go_live, redis
+):
     go_live(alice)
     beat(client, viewer=ANNA)
+    time_passes(redis, viewers.VIEWER_TIMEOUT - 5)
     beat(client, viewer=BEN)
-    stale = time.time() - viewers.VIEWER_TIMEOUT - 1
-    [anna] = [p for p in viewers.viewers_root().rglob(f"*-{ANNA}")]
-    os.utime(anna, (stale, stale))
+    assert viewers.viewer_count("alice") == 2
 
-    assert viewers.viewer_count("alice", fresh=True) == 1
-    assert not anna.exists()  # cleaned up by the count
+    time_passes(redis, 6)
 
-
-def test_counts_come_from_the_shared_directory_not_from_one_process(alice):
-    # What another gunicorn worker wrote is counted here once the cache expires.
-    directory = viewers.viewers_root() / "alice"
-    directory.mkdir(parents=True)
-    (directory / f"0123456789ab-{ANNA}").touch()
-    (directory / f"0123456789ab-{BEN}").touch()
-
-    assert viewers.viewer_count("alice", fresh=True) == 2
+    assert viewers.viewer_count("alice") == 1
+    beat(client, viewer=BEN)
+    assert list(presence(redis)) == [BEN]  # the next heartbeat trims the stale one
 
 
-def test_counts_are_cached_for_a_few_seconds(alice):
-    assert viewers.viewer_count("alice") == 0
-    directory = viewers.viewers_root() / "alice"
-    directory.mkdir(parents=True)
-    (directory / f"0123456789ab-{ANNA}").touch()
+def test_presence_keys_expire_after_the_last_heartbeat(client, alice, go_live, redis):
+    # Bounded memory: a channel nobody watches any more leaves nothing behind.
+    go_live(alice)
+    beat(client, viewer=ANNA)
 
-    assert viewers.viewer_count("alice") == 0
-    assert viewers.viewer_count("alice", fresh=True) == 1
+    keys = every_key(redis)
+    assert keys == [viewers.channel_key("alice"), *[k for k in keys if ":client:" in k]]
+    assert len(keys) == 2
+    for key in keys:
+        assert 0 < redis.ttl(key) <= viewers.VIEWER_TIMEOUT
+
+
+def test_counts_come_from_redis_not_from_one_process(alice, redis):
+    # What another web server recorded is counted here at once.
+    now = float(redis.time()[0])
+    redis.zadd(
+        viewers.channel_key("alice"), {f"0123456789ab-{ANNA}": now, f"ba9876543210-{BEN}": now}
+    )
+
+    assert viewers.viewer_count("alice") == 2
+    assert viewers.viewer_counts(["alice", "bob", "../x"]) == {"alice": 2, "bob": 0, "../x": 0}
 
 
 @pytest.mark.parametrize(
     "viewer_id",
     ["", "a" * 31, "a" * 33, "A" * 32, "../../etc/passwd" + "a" * 16, "g" * 32, 42, None, ["a"]],
 )
-def test_the_heartbeat_refuses_a_malformed_viewer_id(client, alice, viewer_id, go_live):
+def test_the_heartbeat_refuses_a_malformed_viewer_id(client, alice, viewer_id, go_live, redis):
     go_live(alice)
 
     response = beat(client, viewer=viewer_id)
 
     assert response.status_code == 400
-    assert presence_files() == []
+    assert every_key(redis) == []
 
 
-def test_the_heartbeat_refuses_a_body_that_is_not_json(client, alice, go_live):
+def test_the_heartbeat_refuses_a_body_that_is_not_json(client, alice, go_live, redis):
     go_live(alice)
 
     response = client.post(
@@ -142,16 +166,18 @@ def test_the_heartbeat_refuses_a_body_that_is_not_json(client, alice, go_live):
     )  # a form, as a cross-site page could send
 
     assert response.status_code == 415
-    assert presence_files() == []
+    assert every_key(redis) == []
 
 
-def test_the_heartbeat_refuses_a_request_the_browser_labels_cross_site(client, alice, go_live):
+def test_the_heartbeat_refuses_a_request_the_browser_labels_cross_site(
+    client, alice, go_live, redis
+):
     go_live(alice)
 
     response = beat(client, headers={"Sec-Fetch-Site": "cross-site"})
 
     assert response.status_code == 403
-    assert presence_files() == []
+    assert every_key(redis) == []
 
 
 def test_the_heartbeat_needs_neither_login_nor_csrf_token(alice, go_live):
@@ -170,14 +196,14 @@ def test_the_heartbeat_refuses_get(client, alice, go_live):
     assert response.status_code == 405
 
 
-def test_an_offline_channel_counts_nobody(client, alice, bob, go_live):
+def test_an_offline_channel_counts_nobody(client, alice, bob, go_live, redis):
     go_live(bob)
 
     for channel in ("alice", "nobody", "x"):
         response = beat(client, channel)
         assert response.status_code == 404
         assert response.json() == {"live": False, "viewers": 0}
-    assert presence_files() == []
+    assert every_key(redis) == []
 
 
 def test_the_heartbeat_is_rate_limited_per_client_address(client, alice, monkeypatch, go_live):
@@ -199,7 +225,7 @@ def test_one_client_address_counts_a_limited_number_of_viewers(client, alice, mo
         beat(client, viewer=viewer_id, address="192.0.2.1")
     beat(client, viewer=CLARA, address="192.0.2.2")
 
-    assert viewers.viewer_count("alice", fresh=True) == 3
+    assert viewers.viewer_count("alice") == 3
 
 
 def test_a_forged_forwarded_address_does_not_escape_the_limit(client, alice, monkeypatch, go_live):
@@ -210,7 +236,7 @@ def test_a_forged_forwarded_address_does_not_escape_the_limit(client, alice, mon
     beat(client, viewer=ANNA, address="10.0.0.1, 192.0.2.1")
     beat(client, viewer=BEN, address="10.0.0.2, 192.0.2.1")
 
-    assert viewers.viewer_count("alice", fresh=True) == 1
+    assert viewers.viewer_count("alice") == 1
 
 
 def test_nginx_heartbeats_fold_the_peak_into_the_broadcast(client, alice, go_live):

@@ -1,4 +1,5 @@
-"""Run echo.tv locally: a private nginx (from deploy/) in front of gunicorn, plus reconciliation.
+"""Run echo.tv locally: a private Redis, a private nginx (from deploy/) in front of gunicorn,
+plus reconciliation.
 
 `./echotv run` sets the environment (ports, URLs, secrets) and execs this command.
 """
@@ -11,9 +12,17 @@ import sys
 import threading
 from pathlib import Path
 
+import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from echo.redis import (
+    UNAVAILABLE,
+    client,
+    private_redis_url,
+    start_private_redis,
+    stop_private_redis,
+)
 from streams.management.commands.reconcile_broadcasts import reconcile_loop
 from streams.media.nginx import (
     NginxConfig,
@@ -90,6 +99,8 @@ class Command(BaseCommand):
         self.children: list[tuple[str, subprocess.Popen]] = []
         failed = None
         try:
+            # First: gunicorn's workers use it from their first request.
+            self._start_redis()
             self._start_gunicorn(options["django_port"], options["workers"])
             self._start_nginx(options, control_port)
             if options["demo"]:
@@ -105,6 +116,32 @@ class Command(BaseCommand):
 
     def _request_stop(self, signum, frame) -> None:
         self.stopping = True
+
+    def _start_redis(self) -> None:
+        directory = Path(settings.ECHO_REDIS_DIR).resolve()
+        if settings.REDIS_URL != private_redis_url(directory):
+            # REDIS_URL names a Redis of its own (a system service): not ours to start.
+            try:
+                client().ping()
+            except UNAVAILABLE:
+                self.stderr.write("Warning: Redis (REDIS_URL) does not answer; limits fail open.")
+            return
+        socket = directory / "redis.sock"
+        if socket.exists():
+            probe = redis.Redis(unix_socket_path=str(socket), socket_timeout=1)
+            try:
+                probe.ping()
+            except redis.RedisError:
+                pass  # left behind by a run that was killed: start_private_redis replaces it
+            else:
+                raise CommandError(f"Redis on {socket} answers: is echo.tv already running?")
+            finally:
+                probe.close()
+        try:
+            process = start_private_redis(directory)
+        except (RuntimeError, OSError) as exc:
+            raise CommandError(f"Redis did not start: {exc}") from exc
+        self.children.append(("redis", process))
 
     def _start_gunicorn(self, port: int, workers: int) -> None:
         # One ASGI server for pages and chat's WebSockets, as echo-web.service runs it.
@@ -176,5 +213,7 @@ class Command(BaseCommand):
         for name, process in reversed(self.children):
             if name == "nginx":
                 stop_private_nginx(process)
+            elif name == "redis":
+                stop_private_redis(process)
             else:
                 _stop(process, signal.SIGTERM, timeout=15)
