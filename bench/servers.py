@@ -7,7 +7,8 @@ and the viewer heartbeat (POST, each from its own X-Forwarded-For address so the
 per-address limit does not turn it into a 429). Each is run `--runs` times for
 `--seconds` with `--concurrency` keep-alive connections; the median req/s is reported.
 
-    .venv/bin/python bench/servers.py [--workers 3] [--threads 4] [--seconds 10] [--runs 3]
+    .venv/bin/python bench/servers.py [--modes wsgi,asgi,asgi:4] [--workers 3] [--threads 4]
+                                      [--seconds 10] [--runs 3]
 
 Straight to gunicorn (no nginx): the server is what is compared. A throwaway SQLite
 database and a private Redis in a temporary directory; everything on 127.0.0.1.
@@ -139,7 +140,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4, help="WSGI threads per worker")
-    parser.add_argument("--modes", default="wsgi,asgi")
+    parser.add_argument(
+        "--modes", default="wsgi,asgi", help="servers to compare: wsgi|asgi[:workers],..."
+    )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -153,35 +156,42 @@ def main() -> None:
         redis = start_private_redis(workdir / "redis")
         env = environment(workdir, private_redis_url(workdir / "redis"))
         os.environ.update(env)
+        servers = {}
         try:
             setup_database()
-            for mode in options.modes.split(","):
+            # Every server at once, and their runs interleaved: this host's speed varies from
+            # minute to minute (other work, CPU clock), and each server gets the same minutes.
+            for spec in options.modes.split(","):
+                mode, _, workers = spec.partition(":")
                 port = free_port()
-                command = server_command(mode, port, options.workers, options.threads)
-                server = subprocess.Popen(
-                    command, cwd=ROOT, env={**os.environ}, start_new_session=True
+                command = server_command(
+                    mode, port, int(workers or options.workers), options.threads
                 )
-                try:
-                    wait_for_port(port, server, timeout=30)
-                    asyncio.run(load(port, "page", 2, options.concurrency))  # warm up
-                    for kind in ("page", "status", "heartbeat"):
-                        rates, failures = [], 0
-                        for _ in range(options.runs):
-                            rate, failed = asyncio.run(
-                                load(port, kind, options.seconds, options.concurrency)
-                            )
-                            rates.append(rate)
-                            failures += failed
-                        results[f"{mode} {kind}"] = {
-                            "median": round(statistics.median(rates), 1),
-                            "runs": [round(rate, 1) for rate in rates],
-                            "failed": failures,
-                        }
-                        print(f"{mode:5} {kind:9} {results[f'{mode} {kind}']}", flush=True)
-                finally:
-                    os.killpg(server.pid, signal.SIGTERM)
-                    server.wait(timeout=30)
+                servers[spec] = (port, subprocess.Popen(command, cwd=ROOT, start_new_session=True))
+            for port, server in servers.values():
+                wait_for_port(port, server, timeout=60)
+                asyncio.run(load(port, "page", 2, options.concurrency))  # warm up
+            for kind in ("page", "status", "heartbeat"):
+                rates = {spec: [] for spec in servers}
+                failures = dict.fromkeys(servers, 0)
+                for _ in range(options.runs):
+                    for spec, (port, _server) in servers.items():
+                        rate, failed = asyncio.run(
+                            load(port, kind, options.seconds, options.concurrency)
+                        )
+                        rates[spec].append(rate)
+                        failures[spec] += failed
+                for spec in servers:
+                    results[f"{spec} {kind}"] = {
+                        "median": round(statistics.median(rates[spec]), 1),
+                        "runs": [round(rate, 1) for rate in rates[spec]],
+                        "failed": failures[spec],
+                    }
+                    print(f"{spec:7} {kind:9} {results[f'{spec} {kind}']}", flush=True)
         finally:
+            for _port, server in servers.values():
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
             stop_private_redis(redis)
     print(json.dumps({"options": vars(options), "results": results}, indent=2))
 
