@@ -170,3 +170,9 @@ class Broadcast(models.Model):
 
 # Models of the rooms inside streams/ belong to this app (its app label and migrations).
 from streams.social.models import Follow  # noqa: E402, F401
+from streams.chat.models import (  # noqa: E402, F401
+    ChatMessage,
+    ChatModerator,
+    ChatRestriction,
+    ChatSettings,
+)
