@@ -1,5 +1,5 @@
 """The site as production serves it: echo.asgi on uvicorn behind nginx from deploy/, seen
-from outside (HTTP clients and the `websockets` package), pages and WebSockets alike."""
+from outside (HTTP clients and the `websockets` package), pages and chat's WebSocket alike."""
 
 import json
 import re
@@ -8,37 +8,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from channels.generic.websocket import AsyncWebsocketConsumer
-from django.urls import path
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-import echo.asgi
 from echo.workers import WS_MAX_SIZE
 from tests.servers import serving_asgi
 from tests.streaming import free_port, self_signed_certificate
 
-
-class WhoAmI(AsyncWebsocketConsumer):
-    """A route of the tests' own: says who the session belongs to, and how long each
-    frame it got was."""
-
-    async def connect(self) -> None:
-        await self.accept()
-        user = self.scope["user"]
-        await self.send(json.dumps({"user": user.username if user.is_authenticated else None}))
-
-    async def receive(self, text_data=None, bytes_data=None) -> None:
-        await self.send(json.dumps({"length": len(text_data or bytes_data or "")}))
+CHAT = "/ws/chat/alice/"
 
 
-@pytest.fixture
-def whoami_route():
-    """/ws/test/whoami/ in the real echo.asgi router, behind its origin and session checks."""
-    route = path("ws/test/whoami/", WhoAmI.as_asgi())
-    echo.asgi.websocket_urlpatterns.append(route)
-    yield "/ws/test/whoami/"
-    echo.asgi.websocket_urlpatterns.remove(route)
+def events(websocket) -> list[dict]:
+    """The next frame: a JSON array of events (streams/chat)."""
+    return json.loads(websocket.recv(timeout=10))
 
 
 def access_log(site) -> str:
@@ -55,49 +37,53 @@ def test_pages_are_served_by_asgi_through_nginx(asgi_site, alice):
     assert json.loads(body)["live"] is False
 
 
-def test_nginx_upgrades_a_websocket_from_the_sites_origin(asgi_site, whoami_route):
-    with connect(asgi_site.ws_url(whoami_route), origin=asgi_site.origin) as websocket:
+def test_nginx_upgrades_the_chat_websocket_and_an_anonymous_viewer_is_welcomed(asgi_site, alice):
+    with connect(asgi_site.ws_url(CHAT), origin=asgi_site.origin) as websocket:
         assert websocket.response.status_code == 101
-        assert json.loads(websocket.recv(timeout=10)) == {"user": None}
-        websocket.send("hello")
-        assert json.loads(websocket.recv(timeout=10)) == {"length": 5}
+        welcome = events(websocket)[0]
+    assert welcome["type"] == "welcome"
+    assert welcome["channel"] == "alice"
+    assert welcome["me"] is None
+    assert welcome["can_send"] is False
     # nginx itself answered 101: the Upgrade went through it, not around it.
-    assert re.search(rf'"GET {whoami_route} HTTP/1.1" 101 ', access_log(asgi_site))
+    assert re.search(rf'"GET {CHAT} HTTP/1.1" 101 ', access_log(asgi_site))
 
 
-@pytest.mark.parametrize("origin", ["http://evil.example", "null", None])
-def test_a_websocket_from_another_origin_is_refused(asgi_site, whoami_route, origin):
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://127.0.0.1.evil.example", None])
+def test_a_websocket_from_another_origin_is_refused(asgi_site, alice, origin):
     with pytest.raises(InvalidStatus) as refused:
-        connect(asgi_site.ws_url(whoami_route), origin=origin, open_timeout=10)
+        connect(asgi_site.ws_url(CHAT), origin=origin, open_timeout=10)
     assert refused.value.response.status_code == 403
 
 
-def test_the_websocket_knows_the_session_that_nginx_passed_on(
-    asgi_site, whoami_route, alice, logged_in
-):
+def test_the_websocket_knows_the_session_that_nginx_passed_on(asgi_site, alice, logged_in):
     session = logged_in(alice).cookies["sessionid"].value
     with connect(
-        asgi_site.ws_url(whoami_route),
+        asgi_site.ws_url(CHAT),
         origin=asgi_site.origin,
         additional_headers={"Cookie": f"sessionid={session}"},
     ) as websocket:
-        assert json.loads(websocket.recv(timeout=10)) == {"user": "alice"}
+        welcome = events(websocket)[0]
+    assert welcome["me"]["name"] == "alice"
+    assert "streamer" in welcome["me"]["badges"]
 
 
-def test_a_frame_over_the_size_limit_closes_the_websocket(asgi_site, whoami_route):
-    with connect(
-        asgi_site.ws_url(whoami_route), origin=asgi_site.origin, max_size=None
-    ) as websocket:
-        websocket.recv(timeout=10)
+def test_a_frame_over_the_size_limit_closes_the_websocket(asgi_site, alice):
+    with connect(asgi_site.ws_url(CHAT), origin=asgi_site.origin) as websocket:
+        events(websocket)
+        # At the limit: the chat refuses it, the connection stays.
         websocket.send("x" * WS_MAX_SIZE)
-        assert json.loads(websocket.recv(timeout=10)) == {"length": WS_MAX_SIZE}
+        batch = events(websocket)
+        assert [event["type"] for event in batch if event["type"] == "error"] == ["error"]
+        # Past it: uvicorn closes before the application sees a byte.
         websocket.send("x" * (WS_MAX_SIZE + 1))
         with pytest.raises(ConnectionClosed):
-            websocket.recv(timeout=10)
-    assert websocket.close_code == 1009  # message too big
+            while True:
+                websocket.recv(timeout=10)
+    assert websocket.protocol.close_rcvd.code == 1009  # message too big
 
 
-def test_websockets_work_over_https(transactional_db, settings, tmp_path, whoami_route):
+def test_chat_works_over_https(transactional_db, settings, tmp_path, alice):
     certificate, key = self_signed_certificate(tmp_path)
     https_port = free_port()
     with serving_asgi(
@@ -107,13 +93,10 @@ def test_websockets_work_over_https(transactional_db, settings, tmp_path, whoami
         tls_certificate_key=str(key),
         https_listen=f"127.0.0.1:{https_port}",
     ) as site:
-        context = ssl.create_default_context(cafile=str(certificate))
-        url = f"wss://127.0.0.1:{https_port}{whoami_route}"
-        origin = f"https://127.0.0.1:{https_port}"
-        with connect(url, origin=origin, ssl=context) as websocket:
-            assert websocket.response.status_code == 101
-            assert json.loads(websocket.recv(timeout=10)) == {"user": None}
-        # The page over HTTPS still works beside it.
-        with urllib.request.urlopen(f"{origin}/", context=context, timeout=10) as response:
-            assert response.status == 200
         assert site.url == f"https://127.0.0.1:{https_port}"
+        context = ssl.create_default_context(cafile=str(certificate))
+        with connect(site.ws_url(CHAT), origin=site.origin, ssl=context) as websocket:
+            assert websocket.response.status_code == 101
+            assert events(websocket)[0]["type"] == "welcome"
+        with urllib.request.urlopen(f"{site.url}/alice", context=context, timeout=10) as page:
+            assert page.status == 200
