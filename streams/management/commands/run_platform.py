@@ -65,7 +65,9 @@ class Command(BaseCommand):
         parser.add_argument("--http-port", type=int, default=settings.ECHO_HTTP_PORT)
         parser.add_argument("--rtmp-port", type=int, default=settings.ECHO_RTMP_PORT)
         parser.add_argument("--django-port", type=int, default=settings.ECHO_DJANGO_PORT)
-        parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+        # Four, not three: a uvicorn worker runs Django's sync views on one thread, where a
+        # threaded WSGI worker had four (README.md, "Production").
+        parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
         parser.add_argument(
             "--nginx-prefix",
             default=str(settings.ECHO_NGINX_PREFIX),
