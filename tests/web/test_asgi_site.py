@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from echo.workers import WS_MAX_SIZE
+from streams.social.viewers import MAX_VIEWERS_PER_CLIENT
 from tests.servers import serving_asgi
 from tests.streaming import free_port, self_signed_certificate
 
@@ -100,3 +101,18 @@ def test_chat_works_over_https(transactional_db, settings, tmp_path, alice):
             assert events(websocket)[0]["type"] == "welcome"
         with urllib.request.urlopen(f"{site.url}/alice", context=context, timeout=10) as page:
             assert page.status == 200
+
+
+def test_a_forged_forwarded_address_does_not_escape_the_per_address_cap(asgi_site, alice, go_live):
+    # uvicorn takes X-Forwarded-For only from loopback (nginx), and nginx appends the
+    # address it saw: every heartbeat below comes from 127.0.0.1, whatever it claims.
+    go_live(alice)
+    for number in range(MAX_VIEWERS_PER_CLIENT + 5):
+        request = urllib.request.Request(
+            f"{asgi_site.url}/alice/viewers",
+            data=json.dumps({"viewer": f"{number:032x}"}).encode(),
+            headers={"Content-Type": "application/json", "X-Forwarded-For": f"10.0.0.{number}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            counted = json.loads(response.read())["viewers"]
+    assert counted == MAX_VIEWERS_PER_CLIENT
