@@ -376,6 +376,12 @@ ECHO_RTMP_LIVE_PORT = envint("ECHO_RTMP_LIVE_PORT", "19351")
 ECHO_RTMP_CONNECTIONS_PER_ADDRESS = envint("ECHO_RTMP_CONNECTIONS_PER_ADDRESS", "20")
 # gunicorn, on 127.0.0.1.
 ECHO_DJANGO_PORT = envint("ECHO_DJANGO_PORT", "8001")
+# Every Django web server nginx spreads requests over (HOST:PORT or unix:/PATH, comma
+# separated); empty: this machine's gunicorn, 127.0.0.1:ECHO_DJANGO_PORT.
+ECHO_DJANGO_UPSTREAMS = envlist("ECHO_DJANGO_UPSTREAMS", "")
+# Requests in progress per client address on the public site, an open chat WebSocket
+# included (one household's tabs stay far below it); raise it for a load test from one host.
+ECHO_HTTP_CONNECTIONS_PER_ADDRESS = envint("ECHO_HTTP_CONNECTIONS_PER_ADDRESS", "100")
 ECHO_SERVER_NAME = os.getenv("ECHO_SERVER_NAME", "_")
 # nginx's prefix (pid, logs, temp files) and the user its workers run as (empty: nginx's default).
 ECHO_NGINX_PREFIX = Path(os.getenv("ECHO_NGINX_PREFIX", str(BASE_DIR / "var" / "nginx")))

@@ -14,7 +14,13 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-pytest_plugins = ["tests.redis", "tests.browser", "tests.streaming", "tests.callbacks"]
+pytest_plugins = [
+    "tests.redis",
+    "tests.browser",
+    "tests.streaming",
+    "tests.servers",
+    "tests.callbacks",
+]
 
 # Skips CI accepts, by test node id without parameters, each with why. Any other skip
 # fails the run: a skipped test proves nothing, and "1 skipped" is easy to miss.

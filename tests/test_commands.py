@@ -41,7 +41,10 @@ def test_the_production_units_run_the_documented_commands():
         "/usr/sbin/nginx -p /var/lib/echo/nginx -c /etc/echo/nginx.conf -g 'daemon off;'"
     )
     web = unit("echo-web.service")["Service"]
-    assert web["ExecStart"].startswith("/opt/echo/.venv/bin/gunicorn echo.wsgi ")
+    assert web["ExecStart"].startswith(
+        "/opt/echo/.venv/bin/gunicorn echo.asgi:application"
+        " --worker-class echo.workers.EchoUvicornWorker "
+    )
     # The same variable nginx's upstream is rendered from (manage.py nginx_config).
     assert "--bind 127.0.0.1:${ECHO_DJANGO_PORT}" in web["ExecStart"]
     assert web["EnvironmentFile"] == "/etc/echo/echo.env"

@@ -23,6 +23,7 @@ TEMPLATE = Path(settings.BASE_DIR) / "deploy" / "nginx.conf.template"
 # A value the template names but the config lacks renders as this, and is refused.
 _MISSING = "@@MISSING@@"
 _SECRET_CHARACTERS = re.compile(r"[A-Za-z0-9._~+/=-]+")
+_UPSTREAM = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}|unix:/[A-Za-z0-9._/-]+")
 
 
 @dataclass
@@ -32,6 +33,8 @@ class NginxConfig:
     http_listen: str
     rtmp_port: int
     control_port: int
+    # Django's address, or several separated by commas (ECHO_DJANGO_UPSTREAMS): host:port
+    # or unix:/path, one `server` line each in the upstream.
     django_upstream: str
     callback_secret: str
     server_name: str = "_"
@@ -57,7 +60,8 @@ class NginxConfig:
     # often 20000 or less) without CAP_SYS_RESOURCE, and then silently keeps 1024.
     worker_rlimit_nofile: int = 16384
     worker_connections: int = 8192
-    # Requests in progress per client address on the public HTTP and HTTPS servers.
+    # Requests in progress per client address on the public HTTP and HTTPS servers; an
+    # open WebSocket is one (ECHO_HTTP_CONNECTIONS_PER_ADDRESS).
     limit_conn_per_address: int = 100
     # certbot's webroot: /.well-known/acme-challenge/ is served from here; prefix/acme if empty.
     acme_webroot: str = ""
@@ -87,7 +91,9 @@ class NginxConfig:
             http_listen=str(settings.ECHO_HTTP_PORT),
             rtmp_port=settings.ECHO_RTMP_PORT,
             control_port=settings.ECHO_CONTROL_PORT,
-            django_upstream=f"127.0.0.1:{settings.ECHO_DJANGO_PORT}",
+            django_upstream=",".join(
+                settings.ECHO_DJANGO_UPSTREAMS or [f"127.0.0.1:{settings.ECHO_DJANGO_PORT}"]
+            ),
             callback_secret=settings.ECHO_RTMP_CALLBACK_SECRET,
             server_name=settings.ECHO_SERVER_NAME,
             user=settings.ECHO_NGINX_USER,
@@ -99,6 +105,7 @@ class NginxConfig:
             rtmp_ingest_port=settings.ECHO_RTMP_INGEST_PORT,
             rtmp_live_port=settings.ECHO_RTMP_LIVE_PORT,
             rtmp_connections_per_address=settings.ECHO_RTMP_CONNECTIONS_PER_ADDRESS,
+            limit_conn_per_address=settings.ECHO_HTTP_CONNECTIONS_PER_ADDRESS,
         )
         unknown = set(overrides) - {field.name for field in fields(cls)}
         if unknown:
@@ -111,6 +118,9 @@ class NginxConfig:
         values["acme_webroot"] = self.acme_dir
         # nginx-rtmp's exec runs without a shell and with an empty PATH.
         values["ffmpeg"] = self.ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
+        values["django_servers"] = "\n".join(
+            f"        server {address};" for address in self.django_upstreams
+        )
         values["rtmp_listen"] = str(self.rtmp_port)
         values["callback_url"] = f"http://127.0.0.1:{self.control_port}/internal/rtmp"
         values["user_directive"] = f"user {self.user};" if self.user else ""
@@ -122,6 +132,10 @@ class NginxConfig:
         values["https_redirect_port"] = "" if https_port in ("", "443") else f":{https_port}"
         values["rtmp_access_log"] = self.rtmp_access_log or f"{self.prefix}/logs/rtmp-access.log"
         return values
+
+    @property
+    def django_upstreams(self) -> list[str]:
+        return [address.strip() for address in self.django_upstream.split(",") if address.strip()]
 
     @property
     def thumbs_dir(self) -> str:
@@ -158,6 +172,18 @@ def render_config(config: NginxConfig) -> str:
         raise ValueError(
             "callback_secret may hold only letters, digits and . _ ~ + / = -:"
             " set ECHO_RTMP_CALLBACK_SECRET to another value"
+        )
+    if not config.django_upstreams:
+        raise ValueError("django_upstream is empty: set ECHO_DJANGO_UPSTREAMS or ECHO_DJANGO_PORT")
+    for address in config.django_upstreams:
+        # Each lands in a `server ...;` line: nothing there may end or extend the directive.
+        if not _UPSTREAM.fullmatch(address):
+            raise ValueError(
+                f"django upstream {address!r} must be HOST:PORT or unix:/PATH (ECHO_DJANGO_UPSTREAMS)"
+            )
+    if config.limit_conn_per_address < 1:
+        raise ValueError(
+            "limit_conn_per_address must be 1 or more (ECHO_HTTP_CONNECTIONS_PER_ADDRESS)"
         )
     if config.error_log_level in ("debug", "info"):
         # nginx-rtmp logs the publish name (the stream key) at info and below.

@@ -294,3 +294,41 @@ def test_the_control_url_and_port_are_one_value(monkeypatch, url, port, expected
 def test_a_control_url_and_port_that_disagree_are_refused(url, port):
     with pytest.raises(ImproperlyConfigured, match="ECHO_"):
         control_server(url, port)
+
+
+def test_several_django_servers_become_one_upstream(settings, tmp_path):
+    settings.ECHO_DJANGO_UPSTREAMS = ["127.0.0.1:9001", "10.0.0.2:8001", "unix:/run/echo/web.sock"]
+    settings.ECHO_RTMP_CALLBACK_SECRET = "s3cret"
+
+    text = render_config(NginxConfig.from_settings(prefix=str(tmp_path), thumbs_path="/t"))
+
+    upstream = text[text.index("upstream django {") :].split("}")[0]
+    assert upstream.split()[3:] == [
+        "server", "127.0.0.1:9001;", "server", "10.0.0.2:8001;",
+        "server", "unix:/run/echo/web.sock;",
+    ]  # fmt: skip
+
+
+def test_without_a_list_the_upstream_is_the_django_port(settings):
+    settings.ECHO_DJANGO_UPSTREAMS = []
+    settings.ECHO_DJANGO_PORT = 9001
+    assert NginxConfig.from_settings().django_upstream == "127.0.0.1:9001"
+
+
+@pytest.mark.parametrize(
+    "upstream", ["", "127.0.0.1", "127.0.0.1:80; include /etc/passwd", "a:1 backup", "unix:"]
+)
+def test_it_refuses_a_django_upstream_nginx_would_misread(tmp_path, upstream):
+    with pytest.raises(ValueError, match="django"):
+        render_config(config_for(tmp_path, django_upstream=upstream))
+
+
+def test_the_per_address_limit_comes_from_the_settings(settings, tmp_path):
+    settings.ECHO_HTTP_CONNECTIONS_PER_ADDRESS = 5000
+    settings.ECHO_RTMP_CALLBACK_SECRET = "s3cret"
+    config = NginxConfig.from_settings(prefix=str(tmp_path), thumbs_path="/t")
+
+    public, control = server_blocks(render_config(config))
+
+    assert "limit_conn per_address 5000;" in public
+    assert "limit_conn" not in control

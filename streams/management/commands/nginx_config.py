@@ -40,7 +40,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--control-port", type=int, help="loopback stat/control (ECHO_CONTROL_PORT)"
         )
-        parser.add_argument("--django", help="gunicorn host:port (127.0.0.1:ECHO_DJANGO_PORT)")
+        parser.add_argument(
+            "--django",
+            help="Django's host:port, or several comma-separated (ECHO_DJANGO_UPSTREAMS)",
+        )
         parser.add_argument("--server-name", help="(ECHO_SERVER_NAME)")
         parser.add_argument("--user", help="user for worker processes (ECHO_NGINX_USER)")
         parser.add_argument("--stdout", action="store_true", help="print instead of writing files")

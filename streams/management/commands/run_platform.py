@@ -65,7 +65,9 @@ class Command(BaseCommand):
         parser.add_argument("--http-port", type=int, default=settings.ECHO_HTTP_PORT)
         parser.add_argument("--rtmp-port", type=int, default=settings.ECHO_RTMP_PORT)
         parser.add_argument("--django-port", type=int, default=settings.ECHO_DJANGO_PORT)
-        parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+        # Four, not three: a uvicorn worker runs Django's sync views on one thread, where a
+        # threaded WSGI worker had four (README.md, "Production").
+        parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
         parser.add_argument(
             "--nginx-prefix",
             default=str(settings.ECHO_NGINX_PREFIX),
@@ -144,9 +146,11 @@ class Command(BaseCommand):
         self.children.append(("redis", process))
 
     def _start_gunicorn(self, port: int, workers: int) -> None:
-        # No access log: nginx-rtmp's callback URLs carry the callback secret.
-        command = [sys.executable, "-m", "gunicorn", "echo.wsgi"]
-        command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4"]
+        # One ASGI server for pages and chat's WebSockets, as echo-web.service runs it.
+        # No access log: nginx logs every request already.
+        command = [sys.executable, "-m", "gunicorn", "echo.asgi:application"]
+        command += ["--worker-class", "echo.workers.EchoUvicornWorker"]
+        command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
         command += ["--graceful-timeout", "5", "--log-level", "warning"]
         process = subprocess.Popen(command, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL)
         self.children.append(("gunicorn", process))
