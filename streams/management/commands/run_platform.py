@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import redis
@@ -33,6 +34,8 @@ from streams.media.nginx import (
 )
 
 RECONCILE_SECONDS = 5.0
+# A Redis that dies more often than this is a failure, not an accident to recover from.
+REDIS_RESTARTS_PER_MINUTE = 3
 
 
 def _wait_for_port(process: subprocess.Popen, port: int, name: str, timeout: float) -> None:
@@ -205,10 +208,30 @@ class Command(BaseCommand):
         return None if self.stopping else self._dead_child()
 
     def _dead_child(self) -> str | None:
-        for name, process in self.children:
-            if process.poll() is not None and name != "demo":
-                return name
+        for index, (name, process) in enumerate(self.children):
+            if process.poll() is None or name == "demo":
+                continue
+            if name == "redis" and not self.stopping and self._restart_redis(index):
+                continue
+            return name
         return None
+
+    def _restart_redis(self, index: int) -> bool:
+        """The site outlives Redis (limits fail open, chat reconnects), so a dead Redis is
+        started again rather than taking the site down; one that keeps dying is a failure."""
+        now = time.monotonic()
+        self.redis_restarts = [t for t in getattr(self, "redis_restarts", []) if now - t < 60]
+        if len(self.redis_restarts) >= REDIS_RESTARTS_PER_MINUTE:
+            return False
+        self.redis_restarts.append(now)
+        self.stderr.write("Warning: Redis exited unexpectedly; starting it again.")
+        try:
+            process = start_private_redis(Path(settings.ECHO_REDIS_DIR).resolve())
+        except (RuntimeError, OSError) as exc:
+            self.stderr.write(f"Redis did not start again: {exc}")
+            return False
+        self.children[index] = ("redis", process)
+        return True
 
     def _stop_children(self) -> None:
         # Publisher first, then nginx (its on_publish_done calls still need Django), then Django.
