@@ -1,5 +1,7 @@
 """Debian's Chromium driven by Playwright (never a browser downloaded by a test tool)."""
 
+import asyncio
+import contextlib
 import os
 
 import pytest
@@ -18,6 +20,31 @@ CHROMIUM_ARGS = [
 
 # Playwright's sync API runs an event loop; Django's async-unsafe check must not fire.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@contextlib.contextmanager
+def off_the_browser_loop():
+    """Between two calls, Playwright's sync API leaves its event loop marked as running on
+    the test's thread, and asgiref's async_to_sync then refuses to run there ("You cannot
+    use AsyncToSync in the same thread as an async event loop"): chat's fan-out
+    (streams.chat.events.publish) would fail quietly. Nothing runs on that loop while the
+    test's own code runs, so the test may step out of it for a while."""
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(loop)
+
+
+@pytest.fixture(autouse=True)
+def _tests_without_a_browser_see_no_browser_loop(request):
+    # The session's browser outlives the test that started it.
+    if "chromium" in request.fixturenames:
+        yield
+        return
+    with off_the_browser_loop():
+        yield
 
 
 @pytest.fixture(scope="session")
