@@ -1,10 +1,10 @@
 """The chat WebSocket, /ws/chat/<name>/ (name: the channel's public name).
 
 Server to client, every text frame is a JSON array of events: first `welcome` (me,
-can_send, cannot_send {code, message, until}, is_moderator, settings, max_length) and
+can_send, cannot_send {code, message, until, reason}, is_moderator, settings, max_length) and
 `history` (the last 50 messages), then `message`, `deleted` {ids}, `settings`, and the
 personal `restriction` {kind: timeout|ban|lifted, until, reason}, `ack` {nonce, id} and
-`error` {code, message, nonce, retry_after, until?}. Client to server, only
+`error` {code, message, nonce, retry_after, until?, reason?}. Client to server, only
 {"type": "send", "body": str, "nonce": str (<= 64)}; anything else is an `error` with
 code malformed (the connection stays; 20 of them close it with 4400). Close codes: 4404
 unknown channel; 4503 chat unavailable (Redis down) and 4408 (the client stopped reading
@@ -183,6 +183,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             extra = {"retry_after": refused.retry_after}
             if refused.until:
                 extra["until"] = refused.as_dict()["until"]
+            if refused.reason:
+                extra["reason"] = refused.reason
             await self.send(text_data=_error(refused.code, refused.message, nonce, **extra))
             return
         except Exception:

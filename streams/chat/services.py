@@ -56,10 +56,11 @@ class ChatRefused(Exception):
     message: str
     retry_after: int | None = None
     until: datetime | None = None
+    reason: str = ""
 
     def as_dict(self) -> dict:
         until = self.until.isoformat().replace("+00:00", "Z") if self.until else None
-        return {"code": self.code, "message": self.message, "until": until}
+        return {"code": self.code, "message": self.message, "until": until, "reason": self.reason}
 
 
 class ChatDenied(Exception):
@@ -81,9 +82,11 @@ def send_refusal(*, user, channel: Channel, settings: ChatSettings) -> ChatRefus
         return ChatRefused("unverified", "Confirm your e-mail address to chat.")
     restriction = ChatRestriction.objects.active().filter(channel=channel, user=user).first()
     if restriction is not None and restriction.kind == ChatRestriction.Kind.BAN:
-        return ChatRefused("banned", "You are banned from this chat.")
+        return ChatRefused("banned", "You are banned from this chat.", reason=restriction.reason)
     if restriction is not None:
-        return ChatRefused("timed_out", "You are timed out.", until=restriction.until)
+        return ChatRefused(
+            "timed_out", "You are timed out.", until=restriction.until, reason=restriction.reason
+        )
     if settings.followers_only and not selectors.is_moderator(user, channel):
         if not Follow.objects.filter(user=user, channel=channel).exists():
             return ChatRefused("followers_only", "Only followers can chat here. Follow to chat.")

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from streams.social import views as follows
-from streams.web import views
+from streams.web import chat, views
 
 app_name = "streams"
 
@@ -12,6 +12,17 @@ urlpatterns = [
     path("following/", follows.following, name="following"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/rotate-key/", views.rotate_key, name="rotate-key"),
+    path("dashboard/chat/moderators/", chat.moderator_add, name="chat-moderator-add"),
+    path(
+        "dashboard/chat/moderators/<str:username>/remove",
+        chat.moderator_remove,
+        name="chat-moderator-remove",
+    ),
+    path(
+        "dashboard/chat/restrictions/<str:username>/lift",
+        chat.restriction_lift,
+        name="chat-restriction-lift",
+    ),
     path("<str:username>", views.channel, name="channel"),
     path("<str:username>/status.json", views.channel_status, name="channel-status"),
     path("<str:username>/viewers", views.viewer_heartbeat, name="viewer-heartbeat"),

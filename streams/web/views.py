@@ -10,8 +10,10 @@ from django.views.decorators.http import require_POST
 
 from echo.client import client_address
 from streams import selectors, services
+from streams.chat.models import MAX_MESSAGE_LENGTH
 from streams.models import Category, Follow
 from streams.social import viewers
+from streams.web.chat import chat_context
 from streams.web.forms import ChannelSettingsForm, RotateKeyForm
 
 FOLLOWING_ON_DIRECTORY = 8
@@ -55,6 +57,7 @@ def channel(request: HttpRequest, username: str) -> HttpResponse:
         "viewers": channel.viewers,
         "follower_count": channel.follower_count,
         "follow": follow,
+        "chat_max_length": MAX_MESSAGE_LENGTH,
     }
     return render(request, "streams/channel.html", context)
 
@@ -99,6 +102,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "rtmp_url": settings.ECHO_RTMP_PUBLIC_URL,
         "rtmps_url": settings.ECHO_RTMPS_PUBLIC_URL,
         "recent_broadcasts": channel.broadcasts.select_related("category")[:10],
+        **chat_context(channel),
     }
     response = render(request, "streams/dashboard.html", context)
     # The page holds the stream key.
