@@ -3,8 +3,15 @@
 import asyncio
 import contextlib
 import os
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+
+AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+FAILING_IMPACTS = ("serious", "critical")
+# Moderate, but fixed once: two unnamed search landmarks on the search page.
+FAILING_RULES = ("landmark-unique",)
 
 CHROMIUM = os.getenv("ECHO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -73,3 +80,19 @@ def browser_context(chromium):
 @pytest.fixture
 def page(browser_context):
     return browser_context.new_page()
+
+
+def serious_findings(page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now, one line per
+    rule and one per element it was found on."""
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("() => axe.run(document, { resultTypes: ['violations'] })")
+    findings = []
+    for violation in results["violations"]:
+        if violation["impact"] not in FAILING_IMPACTS and violation["id"] not in FAILING_RULES:
+            continue
+        findings.append(f"{violation['impact']} {violation['id']}: {violation['help']}")
+        for node in violation["nodes"]:
+            summary = " ".join(node["failureSummary"].split())
+            findings.append(f"    {' '.join(node['target'])}\n        {summary}")
+    return findings

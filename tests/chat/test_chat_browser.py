@@ -8,7 +8,7 @@ from django.test import Client
 
 from streams.chat import services
 from streams.chat.models import ChatMessage, ChatModerator, ChatRestriction
-from tests.browser import off_the_browser_loop
+from tests.browser import off_the_browser_loop, serious_findings
 
 pytestmark = pytest.mark.browser
 
@@ -288,3 +288,19 @@ def test_the_chat_websocket_goes_through_nginx_on_the_page(asgi_site, people, al
         page.goto(asgi_site.url + "/alice")
     assert opened.value.url == asgi_site.ws_url("/ws/chat/alice/")
     page.wait_for_function(CONNECTED)
+
+
+def test_a_busy_chat_with_the_moderator_tools_open_has_no_serious_accessibility_findings(
+    asgi_site, people, room, alice, talker, other_talker
+):
+    ChatModerator.objects.create(channel=room, user=other_talker)
+    for n in range(8):
+        author = talker if n % 2 else other_talker
+        body = f"message {n} for @alice, see https://example.org/{n}"
+        ChatMessage.objects.create(channel=room, author=author, body=body)
+    page = open_chat(people(asgi_site, alice), asgi_site)
+    page.get_by_role("button", name="Chat settings").click()
+    line_of(page, "message 7").locator(".chat-author").click()
+
+    findings = serious_findings(page)
+    assert not findings, "axe on the chat:\n" + "\n".join(findings)

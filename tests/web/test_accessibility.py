@@ -6,7 +6,6 @@ left to review: there are none today.
 """
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -16,13 +15,9 @@ from django.utils import timezone
 from streams.models import Broadcast
 from streams.social import emails
 from streams.social.models import Follow
+from tests.browser import serious_findings
 
 pytestmark = [pytest.mark.browser]
-
-AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
-FAILING_IMPACTS = ("serious", "critical")
-# Moderate, but fixed once: two unnamed search landmarks on the search page.
-FAILING_RULES = ("landmark-unique",)
 
 
 @pytest.fixture
@@ -52,20 +47,6 @@ def log_in(browser_context, live_server, user) -> None:
     browser_context.add_cookies(
         [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
     )
-
-
-def serious_findings(page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    results = page.evaluate("() => axe.run(document, { resultTypes: ['violations'] })")
-    findings = []
-    for violation in results["violations"]:
-        if violation["impact"] not in FAILING_IMPACTS and violation["id"] not in FAILING_RULES:
-            continue
-        findings.append(f"{violation['impact']} {violation['id']}: {violation['help']}")
-        for node in violation["nodes"]:
-            summary = " ".join(node["failureSummary"].split())
-            findings.append(f"    {' '.join(node['target'])}\n        {summary}")
-    return findings
 
 
 def unsubscribe_path(site) -> str:
