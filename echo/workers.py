@@ -20,7 +20,8 @@ class EchoUvicornWorker(UvicornWorker):
     CONFIG_KWARGS = {
         "loop": "uvloop",
         "http": "httptools",
-        "ws": "websockets",
+        # websockets-sansio: the same library without its deprecated legacy server.
+        "ws": "websockets-sansio",
         "ws_max_size": WS_MAX_SIZE,
         "ws_ping_interval": WS_PING_INTERVAL,
         "ws_ping_timeout": WS_PING_TIMEOUT,
