@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A quick sanity measure of the chat's fan-out (not the benchmark: bench/chat.py is).
+"""The chat's fan-out, measured: delivery latency and losses for N readers of one room.
 
 Starts a private redis-server, a throwaway SQLite database and ONE uvicorn process
 serving echo.asgi on loopback; connects N anonymous readers and a few verified senders
@@ -7,7 +7,10 @@ serving echo.asgi on loopback; connects N anonymous readers and a few verified s
 seconds spread over the senders (each stays under the 3-per-2-s limit), and reports
 delivery latency (send to receipt, per reader and message), losses and frames per client.
 
-    .venv/bin/python bench/chat_sanity.py [--clients 200] [--rate 10] [--duration 20]
+    .venv/bin/python bench/chat_sanity.py [--clients 200] [--rate 10] [--duration 20] [--runs 1]
+
+With --runs N it repeats the whole measure (fresh server, Redis and database each time),
+prints every run and the medians, and writes them to bench/results/chat-<time>.json.
 """
 
 import argparse
@@ -132,13 +135,7 @@ async def measure(port: int, cookies: list[str], clients: int, rate: float, dura
     return received, frames, sent
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=10)
-    parser.add_argument("--duration", type=float, default=20)
-    parser.add_argument("--senders", type=int, default=20)
-    args = parser.parse_args()
+def one_run(args) -> dict:
     from echo.redis import private_redis_url, start_private_redis, stop_private_redis
 
     with tempfile.TemporaryDirectory(prefix="echo-chat-sanity-") as tmp:
@@ -155,7 +152,8 @@ def main() -> None:
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "echo.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--ws-max-size", "65536"],
+             "--port", str(port), "--log-level", "warning", "--ws-max-size", "65536",
+             "--ws", "websockets-sansio"],
             cwd=ROOT, env={**os.environ, **env},
         )  # fmt: skip
         try:
@@ -176,25 +174,51 @@ def main() -> None:
     latencies = sorted(latency for _, latency in received)
     expected = len(sent) * args.clients
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    print(
-        json.dumps(
-            {
-                "clients": args.clients,
-                "messages_sent": len(sent),
-                "rate_per_s": round(len(sent) / args.duration, 1),
-                "deliveries": len(received),
-                "lost": expected - len(received),
-                "p50_ms": round(pct(0.50), 1),
-                "p95_ms": round(pct(0.95), 1),
-                "max_ms": round(latencies[-1] * 1000, 1),
-                "frames_per_client": round(statistics.mean(frames), 1),
-                # Whole run (connecting included); the clients share the same 2 cores.
-                "server_cpu_s": round(server_cpu, 1),
-                "clients_cpu_s": round(resource.getrusage(resource.RUSAGE_SELF).ru_utime, 1),
-            },
-            indent=1,
-        )
-    )
+    return {
+        "clients": args.clients,
+        "messages_sent": len(sent),
+        "rate_per_s": round(len(sent) / args.duration, 1),
+        "deliveries": len(received),
+        "lost": expected - len(received),
+        "p50_ms": round(pct(0.50), 1),
+        "p95_ms": round(pct(0.95), 1),
+        "max_ms": round(latencies[-1] * 1000, 1),
+        "frames_per_client": round(statistics.mean(frames), 1),
+        # Whole run (connecting included); the clients share the same 2 cores.
+        "server_cpu_s": round(server_cpu, 1),
+        "clients_cpu_s": round(resource.getrusage(resource.RUSAGE_SELF).ru_utime, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=10)
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--senders", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    runs = []
+    for number in range(args.runs):
+        # Each run in its own process: Django is set up once per process.
+        if args.runs == 1:
+            runs.append(one_run(args))
+            break
+        command = [sys.executable, __file__, "--clients", str(args.clients), "--rate",
+                   str(args.rate), "--duration", str(args.duration), "--senders",
+                   str(args.senders)]  # fmt: skip
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        runs.append(json.loads(output))
+        print(f"run {number + 1}: {json.dumps(runs[-1])}", file=sys.stderr)
+    if len(runs) == 1:
+        print(json.dumps(runs[0], indent=1))
+        return
+    medians = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    result = {"runs": runs, "median": medians, "load_before": os.getloadavg()}
+    path = ROOT / "bench" / "results" / f"chat-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(medians, indent=1))
+    print(f"written to {path.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -304,3 +304,16 @@ def test_a_busy_chat_with_the_moderator_tools_open_has_no_serious_accessibility_
 
     findings = serious_findings(page)
     assert not findings, "axe on the chat:\n" + "\n".join(findings)
+
+
+def test_a_user_without_a_confirmed_address_reads_and_is_told_how_to_write(
+    asgi_site, people, room, talker, charlie
+):
+    ChatMessage.objects.create(channel=room, author=talker, body="can you read this?")
+    page = open_chat(people(asgi_site, charlie), asgi_site)
+
+    shows(page, "can you read this?")
+    notice = page.locator("[data-chat-notice]")
+    assert "Confirm your e-mail address to chat." in notice.inner_text()
+    assert notice.get_by_role("link").get_attribute("href") == "/accounts/email/"
+    assert page.locator("#chat-input").is_disabled()
