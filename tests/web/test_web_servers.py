@@ -9,7 +9,12 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.test import Client
+from websockets.sync.client import connect
+
+from streams.chat.models import ChatMessage
 
 from tests.streaming import wait_for
 
@@ -73,3 +78,39 @@ def test_a_login_through_one_server_holds_on_the_other(web_servers, alice, verif
     with browser.open(f"{second.url}/dashboard/", timeout=10) as response:
         assert response.url == f"{second.url}/dashboard/"  # not redirected to log in
         assert b"alice" in response.read()
+
+
+def chat_events(websocket, kind: str) -> dict:
+    """The next chat event of this type (frames are JSON arrays of events)."""
+    for _ in range(20):
+        for event in json.loads(websocket.recv(timeout=10)):
+            if event["type"] == kind:
+                return event
+    raise AssertionError(f"no {kind} event")
+
+
+def test_chat_written_on_one_server_reaches_readers_on_the_other(web_servers, alice, bob, verified):
+    verified(bob)
+    client = Client()
+    client.force_login(bob)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    first, second = web_servers(2).servers
+    path = "/ws/chat/alice/"
+
+    def ws(server, **headers):
+        return connect(
+            "ws" + server.url.removeprefix("http") + path,
+            origin=server.url,
+            additional_headers=headers,
+            open_timeout=10,
+        )
+
+    with ws(second) as reader, ws(first, Cookie=cookie) as writer:
+        chat_events(reader, "history")
+        chat_events(writer, "history")
+        writer.send(json.dumps({"type": "send", "body": "across processes", "nonce": "x1"}))
+        ack = chat_events(writer, "ack")
+        message = chat_events(reader, "message")
+        assert message["id"] == ack["id"] and message["body"] == "across processes"
+        assert message["author"]["name"] == "bob"
+    assert ChatMessage.objects.get(pk=ack["id"]).body == "across processes"
