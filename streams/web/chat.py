@@ -64,23 +64,21 @@ def moderator_add(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-@require_POST
-def moderator_remove(request: HttpRequest, username: str) -> HttpResponse:
+def _about_user(request: HttpRequest, username: str, action, success: str) -> HttpResponse:
     user = _named(username)
     if user is None:
         messages.error(request, f"No user named “{username}”.")
         return _back()
-    return _run(
-        request, services.moderator_remove, f"{user.username} no longer moderates.", user=user
-    )
+    return _run(request, action, success.format(name=user.username), user=user)
+
+
+@login_required
+@require_POST
+def moderator_remove(request: HttpRequest, username: str) -> HttpResponse:
+    return _about_user(request, username, services.moderator_remove, "{name} no longer moderates.")
 
 
 @login_required
 @require_POST
 def restriction_lift(request: HttpRequest, username: str) -> HttpResponse:
-    user = _named(username)
-    if user is None:
-        messages.error(request, f"No user named “{username}”.")
-        return _back()
-    return _run(request, services.restriction_lift, f"{user.username} may chat again.", user=user)
+    return _about_user(request, username, services.restriction_lift, "{name} may chat again.")
