@@ -386,6 +386,14 @@ ECHO_SERVER_NAME = os.getenv("ECHO_SERVER_NAME", "_")
 # nginx's prefix (pid, logs, temp files) and the user its workers run as (empty: nginx's default).
 ECHO_NGINX_PREFIX = Path(os.getenv("ECHO_NGINX_PREFIX", str(BASE_DIR / "var" / "nginx")))
 ECHO_NGINX_USER = os.getenv("ECHO_NGINX_USER", "")
+# Edges (deploy/edge.conf.template): HLS caches in front of the origin. On the web servers,
+# the edges' /hls/ base URLs (comma separated) that pages hand to the player, which picks
+# one and moves to another when it stops answering; empty: the site's own ECHO_HLS_URL.
+ECHO_HLS_EDGE_URLS = envlist("ECHO_HLS_EDGE_URLS", "")
+# On an edge host: the origin's public HTTP HOST:PORT, where it listens, and its prefix.
+ECHO_EDGE_ORIGIN = os.getenv("ECHO_EDGE_ORIGIN", "")
+ECHO_EDGE_PORT = envint("ECHO_EDGE_PORT", "8080")
+ECHO_EDGE_PREFIX = Path(os.getenv("ECHO_EDGE_PREFIX", str(BASE_DIR / "var" / "edge")))
 # certbot's webroot: nginx serves /.well-known/acme-challenge/ from it.
 ECHO_ACME_WEBROOT = Path(os.getenv("ECHO_ACME_WEBROOT", str(BASE_DIR / "var" / "acme")))
 
