@@ -303,3 +303,37 @@ def test_run_platform_refuses_to_start_a_second_redis_on_a_socket_in_use(setting
         command._start_redis()
     assert command.children == []
     assert redis_server.client().ping()
+
+
+def test_the_documented_edge_config_renders_and_passes_nginx_t(tmp_path):
+    edge = unit("echo-edge.service")["Service"]
+    assert edge["ExecStart"] == (
+        "/usr/sbin/nginx -p /var/lib/echo/edge -c /etc/echo/edge.conf -g 'daemon off;'"
+    )
+    # A name nginx -t can resolve here (no DNS): localhost, from /etc/hosts.
+    env = {"PATH": os.environ["PATH"], "DEBUG": "true", "ECHO_EDGE_ORIGIN": "localhost:80"}
+    command = [sys.executable, "manage.py", "edge_config", "--prefix", str(tmp_path / "edge")]
+    command += ["--listen", "80", "--origin-host", "echo.example", "--user", "www-data"]
+    command += ["--stdout"]
+    rendered = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert rendered.returncode == 0, rendered.stderr
+    assert "server localhost:80 " in rendered.stdout
+    assert "proxy_set_header Host echo.example;" in rendered.stdout
+    conf = tmp_path / "edge.conf"
+    conf.write_text(rendered.stdout)
+    for directory in ("logs", "tmp"):  # as echo-edge.service's ExecStartPre does
+        (tmp_path / "edge" / directory).mkdir(parents=True)
+    checked = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path / "edge"), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_edge_config_without_an_origin_says_what_to_set(tmp_path):
+    command = [sys.executable, "manage.py", "edge_config", "--stdout"]
+    env = {"PATH": os.environ["PATH"], "DEBUG": "true"}
+    rendered = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert rendered.returncode == 1
+    assert "set ECHO_EDGE_ORIGIN" in rendered.stderr
