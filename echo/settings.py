@@ -10,6 +10,7 @@ nginx's ports and paths included (NginxConfig.from_settings renders nginx from t
 """
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -390,6 +391,12 @@ ECHO_NGINX_USER = os.getenv("ECHO_NGINX_USER", "")
 # the edges' /hls/ base URLs (comma separated) that pages hand to the player, which picks
 # one and moves to another when it stops answering; empty: the site's own ECHO_HLS_URL.
 ECHO_HLS_EDGE_URLS = envlist("ECHO_HLS_EDGE_URLS", "")
+for _edge in ECHO_HLS_EDGE_URLS:
+    if not re.fullmatch(r"https?://[^\s/\"'<>]+(/[^\s\"'<>]*)?/", _edge):
+        raise ImproperlyConfigured(
+            f"ECHO_HLS_EDGE_URLS: {_edge!r} is not an http(s) URL ending in / (e.g. "
+            "https://edge1.example.com/hls/)"
+        )
 # On an edge host: the origin's public HTTP HOST:PORT, where it listens, and its prefix.
 ECHO_EDGE_ORIGIN = os.getenv("ECHO_EDGE_ORIGIN", "")
 ECHO_EDGE_PORT = envint("ECHO_EDGE_PORT", "8080")

@@ -107,8 +107,15 @@ class Channel(models.Model):
         return self.broadcasts.filter(ended_at__isnull=True).order_by("-started_at").first()
 
     @property
+    def hls_urls(self) -> list[str]:
+        """Where players may fetch the live playlist: every edge (ECHO_HLS_EDGE_URLS), or
+        the site's own /hls/. The player takes one and moves to the next when it fails."""
+        bases = settings.ECHO_HLS_EDGE_URLS or [settings.ECHO_HLS_URL]
+        return [f"{base}{self.name}.m3u8" for base in bases]
+
+    @property
     def hls_url(self) -> str:
-        return f"{settings.ECHO_HLS_URL}{self.name}.m3u8"
+        return self.hls_urls[0]
 
 
 class Broadcast(models.Model):

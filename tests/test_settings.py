@@ -174,3 +174,24 @@ def test_production_rejects_a_negative_proxy_count_by_name():
     result = manage("check", env={**production_env(), "ECHO_TRUSTED_PROXIES": "-1"})
     assert result.returncode != 0
     assert "ECHO_TRUSTED_PROXIES" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "edges",
+    [
+        "edge1.example.com/hls/",
+        "https://edge1.example.com/hls",
+        "javascript:alert(1)//",
+        'https://e/"x/',
+    ],
+)
+def test_production_rejects_an_edge_url_that_is_not_a_base_url(edges):
+    result = manage("check", env={**production_env(), "ECHO_HLS_EDGE_URLS": edges})
+    assert result.returncode != 0
+    assert "ECHO_HLS_EDGE_URLS" in result.stderr
+
+
+def test_production_accepts_several_edges():
+    edges = "https://edge1.example.com/hls/,https://edge2.example.com:8443/hls/"
+    result = manage("check", env={**production_env(), "ECHO_HLS_EDGE_URLS": edges})
+    assert result.returncode == 0, result.stderr

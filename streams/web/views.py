@@ -1,4 +1,5 @@
 import json
+import random
 
 from django.conf import settings
 from django.contrib import messages
@@ -58,6 +59,8 @@ def channel(request: HttpRequest, username: str) -> HttpResponse:
         "follower_count": channel.follower_count,
         "follow": follow,
         "chat_max_length": MAX_MESSAGE_LENGTH,
+        # Viewers spread over the edges: each page lists them in its own order.
+        "hls_urls": random.sample(channel.hls_urls, len(channel.hls_urls)),
     }
     return render(request, "streams/channel.html", context)
 
@@ -76,6 +79,7 @@ def channel_status(request: HttpRequest, username: str) -> JsonResponse:
             "category": channel.category.name if channel.category else None,
             "started_at": broadcast.started_at.isoformat() if broadcast else None,
             "hls_url": channel.hls_url,
+            "hls_urls": channel.hls_urls,
         }
     )
     response["Cache-Control"] = "no-store"

@@ -1,5 +1,6 @@
 """The public pages, the streamer's dashboard and the stream key's exposure."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -123,6 +124,7 @@ def test_status_json_says_live_with_the_playlist_url(client, alice, go_live):
         "category": None,
         "started_at": broadcast.started_at.isoformat(),
         "hls_url": "/hls/alice.m3u8",
+        "hls_urls": ["/hls/alice.m3u8"],
     }
 
 
@@ -340,3 +342,24 @@ def test_the_500_page_renders_without_a_request(settings):
     page = render_to_string("500.html")
 
     assert "Something went wrong" in page
+
+
+def test_with_edges_the_page_and_status_hand_the_player_every_edge(
+    client, alice, go_live, settings
+):
+    settings.ECHO_HLS_EDGE_URLS = ["https://edge1.example/hls/", "https://edge2.example/hls/"]
+    go_live(alice)
+    edges = {"https://edge1.example/hls/alice.m3u8", "https://edge2.example/hls/alice.m3u8"}
+
+    firsts = set()
+    for _ in range(30):
+        page = client.get("/alice").content.decode()
+        listed = re.search(r'data-hls-urls="([^"]*)"', page).group(1).split()
+        assert set(listed) == edges
+        first = re.search(r'data-hls-url="([^"]*)"', page).group(1)
+        assert first == listed[0]
+        firsts.add(first)
+    # Viewers are spread over the edges: each page lists them in its own order.
+    assert firsts == edges
+    status = client.get("/alice/status.json").json()
+    assert set(status["hls_urls"]) == edges

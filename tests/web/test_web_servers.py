@@ -15,7 +15,6 @@ from django.test import Client
 from websockets.sync.client import connect
 
 from streams.chat.models import ChatMessage
-
 from tests.streaming import wait_for
 
 pytestmark = [pytest.mark.streaming]
