@@ -4,6 +4,7 @@ calling back into Django's live server, and ffmpeg publishers as the OBS stand-i
 import contextlib
 import getpass
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -164,3 +165,17 @@ def live_server_nginx_config(live_server, settings, tmp_path: Path, **overrides)
 def rtmp(live_server, settings, tmp_path, transactional_db):
     with running_rtmp(live_server_nginx_config(live_server, settings, tmp_path)) as server:
         yield server
+
+
+def kill_nginx(process: subprocess.Popen) -> None:
+    """SIGKILL the master and its workers, as a crash or the OOM killer would."""
+    workers = subprocess.run(
+        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    process.kill()
+    for pid in workers:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()

@@ -38,7 +38,22 @@
   // Don't play faster with less than this buffered: it would only cause a stall.
   const CATCH_UP_MIN_BUFFER_S = 0.25;
 
-  const hlsConfig = (Hls) => ({
+  // With several edges, a failing one is given up on quickly: one quick retry, then the
+  // next edge (Player.nextEdge) instead of hls.js's own retries against the same host.
+  const EDGE_LOAD_POLICY = {
+    default: {
+      maxTimeToFirstByteMs: 4000,
+      maxLoadTimeMs: 8000,
+      timeoutRetry: { maxNumRetry: 0, retryDelayMs: 0, maxRetryDelayMs: 0 },
+      errorRetry: { maxNumRetry: 1, retryDelayMs: 200, maxRetryDelayMs: 200 },
+    },
+  };
+
+  const edgePolicies = (severalEdges) =>
+    severalEdges ? { fragLoadPolicy: EDGE_LOAD_POLICY, playlistLoadPolicy: EDGE_LOAD_POLICY } : {};
+
+  const hlsConfig = (Hls, severalEdges = false) => ({
+    ...edgePolicies(severalEdges),
     // hls.js then asks for the next playlist as soon as it has one, which the loader
     // (pLoader) holds until the next fragment is listed. Without parts in the playlist
     // (nginx-rtmp has none) it changes nothing else, bar a catch-up turned off below.
@@ -127,6 +142,10 @@
 
       this.statusUrl = root.dataset.statusUrl;
       this.hlsUrl = root.dataset.hlsUrl;
+      // Every HLS base the page lists (ECHO_HLS_EDGE_URLS: several edges, in this page's
+      // own order): one at a time, the next one when it fails.
+      this.hlsUrls = (root.dataset.hlsUrls || "").split(" ").filter(Boolean);
+      if (!this.hlsUrls.includes(this.hlsUrl)) this.hlsUrls.unshift(this.hlsUrl);
       this.hlsSrc = root.dataset.hlsSrc;
       this.startedAt = root.dataset.started || null;
       this.state = root.dataset.state;
@@ -187,7 +206,8 @@
     applyStatus(status) {
       this.showDetails(status);
       this.live = status.live;
-      if (status.hls_url) this.hlsUrl = status.hls_url;
+      // One source: the server's word. Several edges: this page's choice among them.
+      if (status.hls_url && this.hlsUrls.length === 1) this.hlsUrls = [(this.hlsUrl = status.hls_url)];
 
       if (status.live) {
         this.offlineSince = null;
@@ -246,7 +266,7 @@
       if (!this.live || this.hls) return;
 
       if (Hls && Hls.isSupported()) {
-        const hls = new Hls(hlsConfig(Hls));
+        const hls = new Hls(hlsConfig(Hls, this.hlsUrls.length > 1));
         this.hls = hls;
         // Start with the newest fragment: it begins with a keyframe (the first frame
         // shows without decoding up to a mid-fragment position), it is the one the
@@ -291,13 +311,21 @@
       }
     }
 
-    retry() {
+    // The next edge in this page's list; false if there is no other.
+    nextEdge() {
+      if (this.hlsUrls.length < 2) return false;
+      const index = (this.hlsUrls.indexOf(this.hlsUrl) + 1) % this.hlsUrls.length;
+      this.hlsUrl = this.hlsUrls[index];
+      return true;
+    }
+
+    retry(delay = RETRY_DELAY_MS) {
       const state = this.state === "playing" ? "reconnecting" : this.state;
       this.stop();
       this.setState(state);
       this.retryTimer = setTimeout(() => {
         if (this.live) this.start(this.state);
-      }, RETRY_DELAY_MS);
+      }, delay);
     }
 
     onFatalError(Hls, data) {
@@ -320,7 +348,8 @@
 
     onNetworkTrouble() {
       if (this.state === "offline" || this.state === "ended") return;
-      this.retry();
+      // Another edge may well answer: at once. The same source again: after a moment.
+      this.retry(this.nextEdge() ? 0 : RETRY_DELAY_MS);
     }
 
     onPlaying() {
@@ -351,7 +380,11 @@
         this.setState("reconnecting");
         this.stallTimer = setTimeout(() => {
           this.stallTimer = null;
-          if (this.live && this.state === "reconnecting") this.start("reconnecting");
+          if (this.live && this.state === "reconnecting") {
+            // Stuck on one source (an edge that accepts but sends nothing): try another.
+            this.nextEdge();
+            this.start("reconnecting");
+          }
         }, STALL_MS);
       }, STALL_MS);
     }

@@ -20,7 +20,7 @@ from streams.media.edge import (
     start_private_edge,
     stop_private_edge,
 )
-from tests.streaming import free_port, wait_for
+from tests.streaming import free_port, kill_nginx, wait_for
 
 pytestmark = [pytest.mark.streaming]
 
@@ -194,3 +194,42 @@ def test_an_edge_config_that_would_break_nginx_is_refused(tmp_path, field, value
     setattr(config, field, value)
     with pytest.raises(ValueError):
         render_edge_config(config)
+
+
+def segment_requests_from_browsers(config: EdgeConfig) -> int:
+    log = (Path(config.prefix) / "logs" / "access.log").read_text()
+    return len(re.findall(r'"GET /hls/alice-\d+\.ts HTTP/1\.1" 200', log))
+
+
+@pytest.mark.browser
+def test_the_player_plays_through_an_edge_and_moves_to_the_other_when_it_dies(
+    rtmp, tmp_path, settings, live_alice, page
+):
+    configs = [edge_config(tmp_path, rtmp.config.http_listen, n) for n in (1, 2)]
+    processes = [start_private_edge(config) for config in configs]
+    try:
+        settings.ECHO_HLS_EDGE_URLS = [f"http://{config.listen}/hls/" for config in configs]
+        page.goto(rtmp.http_url + "/alice")
+        playing = "() => document.querySelector('#player').dataset.state === 'playing'"
+        page.wait_for_function(playing, timeout=20_000)
+        first_url = page.evaluate("() => document.querySelector('#player').dataset.hlsUrl")
+        [used] = [n for n, c in enumerate(configs) if first_url.startswith(f"http://{c.listen}/")]
+        other = configs[1 - used]
+        wait_for(lambda: segment_requests_from_browsers(configs[used]) >= 2, timeout=10)
+        assert segment_requests_from_browsers(other) == 0
+        # The origin served the page; the video came through the edge.
+        assert origin_requests(rtmp, "/alice") >= 1
+
+        kill_nginx(processes[used])  # the edge host is gone: connections refused
+        wait_for(
+            lambda: segment_requests_from_browsers(other) >= 3, timeout=20, message="the other edge"
+        )
+        page.wait_for_function(playing, timeout=20_000)
+        played = page.evaluate("() => document.querySelector('video').currentTime")
+        page.wait_for_function(
+            "t => document.querySelector('video').currentTime > t + 2", arg=played, timeout=10_000
+        )
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                stop_private_edge(process)

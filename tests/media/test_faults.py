@@ -16,27 +16,13 @@ from streams.media.nginx import start_private_nginx
 from streams.models import Broadcast
 from tests.media.test_restarts import database_env
 from tests.records import record_fault
-from tests.streaming import wait_for
+from tests.streaming import kill_nginx, wait_for
 
 pytestmark = [pytest.mark.streaming]
 
 
 def is_live(channel) -> bool:
     return channel.broadcasts.filter(ended_at__isnull=True).exists()
-
-
-def kill_nginx(process: subprocess.Popen) -> None:
-    """SIGKILL the master and its workers, as a crash or the OOM killer would."""
-    workers = subprocess.run(
-        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
-    ).stdout.split()
-    process.kill()
-    for pid in workers:
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    process.wait()
 
 
 def reconcile_loop(control_url: str) -> subprocess.Popen:
