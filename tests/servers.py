@@ -228,14 +228,15 @@ def web_server_env(settings, redis_url: str) -> dict[str, str]:
 
 @pytest.fixture
 def web_servers(transactional_db, settings, tmp_path, redis_server):
-    """web_servers(n=2) -> Site whose .servers are n gunicorn processes behind one nginx."""
+    """web_servers(n=2, env=None) -> Site whose .servers are n gunicorn processes behind one
+    nginx; env adds settings to the servers' environment."""
     with contextlib.ExitStack() as stack:
 
-        def start(n: int = 2, **nginx_overrides) -> Site:
+        def start(n: int = 2, env: dict[str, str] | None = None, **nginx_overrides) -> Site:
             # nginx's values first: the servers' environment names the same paths and ports.
             config = nginx_config(tmp_path, django_upstream="127.0.0.1:9", control_port=free_port())
             point_settings_at(settings, config, tmp_path)
-            env = web_server_env(settings, redis_server.url)
+            env = {**web_server_env(settings, redis_server.url), **(env or {})}
             servers = [WebServer(env, tmp_path / f"web-{index}.log") for index in range(1, n + 1)]
             for server in servers:
                 stack.callback(server.stop)
