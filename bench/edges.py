@@ -127,9 +127,16 @@ def measure(variant: str, origin_url: str, origin_prefix: Path, workdir: Path, o
             thread.join(10)
         elapsed = time.monotonic() - started
         stop_private_edge(edge)
-    # Fragments both saw appear (not the first one each found already listed).
-    common = sorted(set(origin_seen) & set(edge_seen))[1:]
-    lags = sorted(edge_seen[n] - origin_seen[n] for n in common)
+    # For every fragment the origin listed (after the first): when the edge first listed
+    # it or a newer one. A 1 s cache skips fragments; those count too, as a viewer waits
+    # for them just the same.
+    edge_times = sorted(edge_seen.items())
+    lags = []
+    for n in sorted(origin_seen)[1:]:
+        later = [at for newest_n, at in edge_times if newest_n >= n]
+        if later and n > edge_times[0][0]:
+            lags.append(min(later) - origin_seen[n])
+    lags.sort()
     origin_requests = origin_playlist_requests(origin_prefix) - before - len(observer_polls)
     return {
         "variant": variant,
