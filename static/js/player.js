@@ -146,6 +146,7 @@
       // own order): one at a time, the next one when it fails.
       this.hlsUrls = (root.dataset.hlsUrls || "").split(" ").filter(Boolean);
       if (!this.hlsUrls.includes(this.hlsUrl)) this.hlsUrls.unshift(this.hlsUrl);
+      this.edgeSwitches = 0;
       this.hlsSrc = root.dataset.hlsSrc;
       this.startedAt = root.dataset.started || null;
       this.state = root.dataset.state;
@@ -311,12 +312,14 @@
       }
     }
 
-    // The next edge in this page's list; false if there is no other.
+    // Move to the next edge in this page's list. True while some edge in the list has
+    // not been tried since playback last worked (then it is worth trying at once).
     nextEdge() {
       if (this.hlsUrls.length < 2) return false;
       const index = (this.hlsUrls.indexOf(this.hlsUrl) + 1) % this.hlsUrls.length;
       this.hlsUrl = this.hlsUrls[index];
-      return true;
+      this.edgeSwitches += 1;
+      return this.edgeSwitches < this.hlsUrls.length;
     }
 
     retry(delay = RETRY_DELAY_MS) {
@@ -348,11 +351,13 @@
 
     onNetworkTrouble() {
       if (this.state === "offline" || this.state === "ended") return;
-      // Another edge may well answer: at once. The same source again: after a moment.
+      // An edge not yet tried may well answer: at once. Every one failed, or the only
+      // source: again after a moment.
       this.retry(this.nextEdge() ? 0 : RETRY_DELAY_MS);
     }
 
     onPlaying() {
+      this.edgeSwitches = 0;
       clearTimeout(this.stallTimer);
       this.stallTimer = null;
       if (this.live) this.setState("playing");
