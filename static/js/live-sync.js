@@ -6,23 +6,25 @@
  * seconds, from what the playlist actually lists, per broadcast (a new Hls each), and
  * again whenever that changes:
  *
- *   target = newest fragment length (EXTINF, the longest of the last few)
- *          + margin
- *   margin = the larger of a fifth of a fragment (0.1 to 0.25 s) and the network's
- *            delivery time (playlist received to fragment buffered, plus how late
- *            that playlist came) at its worst over the last fragments, plus 0.05 s
+ *   target = the larger of
+ *            - the newest fragment's length (EXTINF, the longest of the last few) + 0.15 s
+ *            - how far the live edge was from the end of what could be played when a
+ *              fragment arrived (its length, the audio nginx-rtmp carries over into the
+ *              next fragment, the time the fragment took to load, and how late its
+ *              playlist came), the worst over the last 10 s, + 0.1 s
  *
  * nginx-rtmp lists a fragment only when the next keyframe closes it, so the newest
- * frame a viewer can have is one fragment old; the margin is what the next fragment
- * needs to arrive before the buffer runs dry. On loopback delivery takes about 0.02 s
- * and the first term wins; on a real network (50-150 ms round trips) the second.
+ * frame a viewer can have is one fragment old; on top of that, the buffer must not run
+ * dry before the next one arrives, which is what the second term measures: on loopback
+ * it is about 0.1 s more than a fragment, on a real network (50-150 ms round trips,
+ * jitter) more.
  *
  * It sets hls.config.liveSyncDuration/liveMaxLatencyDuration, which hls.js's latency
  * controller reads on every use (pinned in tests/web/test_hls_internals.py), rather than
  * the targetLatency setter, which would forget hls.js's own after-stall increase.
  *
- * Defines window.echoLiveSync(Hls, hls, video); loaded by the channel page before
- * player.js.
+ * Defines window.echoLiveSync.attach(Hls, hls, video) and .initialConfig(); loaded by
+ * the channel page before player.js.
  */
 (() => {
   "use strict";
@@ -31,12 +33,14 @@
   const INITIAL_TARGET_S = 1.2;
   // The longest of this many newest fragments (an odd long one must not stall us).
   const RECENT_FRAGMENTS = 3;
-  const MARGIN_FRACTION = 0.2;
-  const MIN_MARGIN_S = 0.1;
-  const MAX_FRACTION_MARGIN_S = 0.25;
-  // Delivery time: the worst of this many fragments, plus a little.
-  const DELIVERY_SAMPLES = 8;
-  const DELIVERY_SAFETY_S = 0.05;
+  const MIN_MARGIN_S = 0.15;
+  // The worst need of this long a window (a hiccup of the encoder, the network or the
+  // machine comes again), and what is left in the buffer then: decoding and rendering.
+  const NEED_WINDOW_MS = 10000;
+  const SAFETY_S = 0.1;
+  // The first seconds of playing need more (decoders starting, the page still loading):
+  // not what the stream needs.
+  const STARTUP_MS = 2500;
   // Further behind than the target by this (2 fragments, at least 2 s): hls.js jumps.
   const MAX_LATENCY_FRAGMENTS = 2;
   const MIN_MAX_LATENCY_EXTRA_S = 2;
@@ -50,77 +54,106 @@
     liveMaxLatencyDuration: INITIAL_TARGET_S + MIN_MAX_LATENCY_EXTRA_S,
   });
 
+  // Where what can be played now ends (the buffered range the playhead is in).
+  const playableEnd = (video) => {
+    const ranges = video.buffered;
+    for (let i = 0; i < ranges.length; i++) {
+      if (ranges.start(i) <= video.currentTime + 0.1 && video.currentTime < ranges.end(i)) {
+        return ranges.end(i);
+      }
+    }
+    return video.currentTime;
+  };
+
   class LiveSync {
-    constructor(Hls, hls) {
+    constructor(Hls, hls, video) {
       this.hls = hls;
+      this.video = video;
       this.fragment = null; // seconds, from EXTINF
-      this.margin = null;
       this.target = INITIAL_TARGET_S;
       this.newestSn = -1;
-      this.listed = new Map(); // sn -> [performance.now() when first listed, lateness s]
-      this.previousListing = null; // [at, duration] of the newest fragment's listing
-      this.deliveries = [];
-      this.buffered = 0;
+      this.extinf = new Map(); // sn -> EXTINF duration, s
+      this.late = new Map(); // sn -> how late its playlist came, s
+      this.previousListing = null; // [performance.now(), EXTINF] of the newest fragment
+      this.needs = [];
+      this.loaded = 0;
+      this.startedAt = 0;
       hls.on(Hls.Events.LEVEL_LOADED, (event, data) => this.onPlaylist(data.details));
-      hls.on(Hls.Events.FRAG_BUFFERED, (event, data) => this.onBuffered(data.frag));
+      hls.on(Hls.Events.FRAG_LOADED, (event, data) => this.onLoaded(data.frag));
     }
 
     onPlaylist(details) {
       const fragments = details.fragments;
       if (!details.live || !fragments.length) return;
-      const now = performance.now();
+      // EXTINF as first listed: hls.js replaces a loaded fragment's duration by that of
+      // its media (audio included), which nginx-rtmp spreads over two fragments.
+      for (const fragment of fragments) {
+        if (!this.extinf.has(fragment.sn)) this.extinf.set(fragment.sn, fragment.duration);
+      }
+      for (const sn of this.extinf.keys()) if (sn < fragments[0].sn) this.extinf.delete(sn);
       const newest = fragments[fragments.length - 1];
       if (newest.sn > this.newestSn) {
-        // How much later than one fragment after the previous one it was listed: the
-        // encoder's, nginx's and the network's jitter, which the margin has to cover.
-        const late =
-          this.previousListing && newest.sn === this.newestSn + 1
-            ? Math.max(0, (now - this.previousListing[0]) / 1000 - this.previousListing[1])
-            : 0;
-        this.listed.set(newest.sn, [now, late]);
-        this.previousListing = [now, newest.duration];
+        // Later than one fragment after the previous one: the encoder's, nginx's and the
+        // network's jitter, which comes out of the buffer.
+        const now = performance.now();
+        if (this.previousListing && newest.sn === this.newestSn + 1) {
+          const [at, duration] = this.previousListing;
+          this.late.set(newest.sn, Math.max(0, (now - at) / 1000 - duration));
+        }
+        this.previousListing = [now, this.extinf.get(newest.sn)];
         this.newestSn = newest.sn;
-        for (const sn of this.listed.keys()) if (sn < newest.sn - 20) this.listed.delete(sn);
+        for (const sn of this.late.keys()) if (sn < fragments[0].sn) this.late.delete(sn);
       }
-      const recent = fragments.slice(-RECENT_FRAGMENTS).map((fragment) => fragment.duration);
+      const recent = fragments.slice(-RECENT_FRAGMENTS).map((f) => this.extinf.get(f.sn));
       this.fragment = Math.max(...recent);
       this.update();
     }
 
-    onBuffered(frag) {
+    onLoaded(frag) {
       if (frag.type !== "main") return;
-      this.buffered++;
-      const listing = this.listed.get(frag.sn);
-      // The first fragment also carries the player's start (MediaSource, decoder).
-      if (!listing || this.buffered === 1) return;
-      const [listedAt, late] = listing;
-      this.deliveries.push((performance.now() - listedAt) / 1000 + late);
-      if (this.deliveries.length > DELIVERY_SAMPLES) this.deliveries.shift();
+      this.loaded++;
+      const details = this.hls.latestLevelDetails;
+      // The first fragment is where playing starts: nothing was buffered before it. And
+      // only a fragment the player was waiting for says what the network needs (not one
+      // of a backlog, after a start or a stall: newer ones are listed already).
+      const now = performance.now();
+      if (this.loaded === 1) this.startedAt = now;
+      if (now - this.startedAt < STARTUP_MS || !details || !details.live) return;
+      if (frag.sn !== details.endSN) return;
+      // The live edge (as hls.js reckons it, like its latency) minus where the buffer
+      // ends, just before this fragment is appended: the latency below which it would
+      // have arrived too late.
+      const need =
+        details.edge + details.age - playableEnd(this.video) + (this.late.get(frag.sn) || 0);
+      this.needs.push([now, need]);
+      while (this.needs[0][0] < now - NEED_WINDOW_MS) this.needs.shift();
       this.update();
     }
 
     update() {
       if (this.fragment === null) return;
-      const fraction = Math.min(
-        MAX_FRACTION_MARGIN_S,
-        Math.max(MIN_MARGIN_S, this.fragment * MARGIN_FRACTION),
-      );
-      const delivery = this.deliveries.length ? Math.max(...this.deliveries) : 0;
-      this.margin = round(Math.max(fraction, delivery + DELIVERY_SAFETY_S));
-      const target = round(this.fragment + this.margin);
-      if (Math.abs(target - this.target) < STEP_S && this.hls.config.liveSyncDuration) return;
+      const need = this.needs.length ? this.worstNeed() + SAFETY_S : 0;
+      const target = round(Math.max(this.fragment + MIN_MARGIN_S, need));
+      if (Math.abs(target - this.target) < STEP_S) return;
       this.target = target;
       const extra = Math.max(MIN_MAX_LATENCY_EXTRA_S, MAX_LATENCY_FRAGMENTS * this.fragment);
       this.hls.config.liveSyncDuration = target;
       this.hls.config.liveMaxLatencyDuration = round(target + extra);
     }
 
+    worstNeed() {
+      return Math.max(...this.needs.map(([, need]) => need));
+    }
+
     // What the stream stats overlay shows.
     snapshot() {
-      const delivery = this.deliveries.length ? Math.max(...this.deliveries) : null;
-      return { fragment: this.fragment, margin: this.margin, target: this.target, delivery };
+      const need = this.needs.length ? this.worstNeed() : null;
+      return { fragment: this.fragment, target: this.target, need };
     }
   }
 
-  window.echoLiveSync = { initialConfig, attach: (Hls, hls) => new LiveSync(Hls, hls) };
+  window.echoLiveSync = {
+    initialConfig,
+    attach: (Hls, hls, video) => new LiveSync(Hls, hls, video),
+  };
 })();

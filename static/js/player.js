@@ -252,7 +252,7 @@
         const hls = new Hls(hlsConfig(Hls));
         this.hls = hls;
         // Before the start below: the first playlist sets the target before loading.
-        this.liveSync = window.echoLiveSync.attach(Hls, hls);
+        this.liveSync = window.echoLiveSync.attach(Hls, hls, this.video);
         if (this.stats) this.stats.attach(Hls, hls);
         // Start with the newest fragment: it begins with a keyframe (the first frame
         // shows without decoding up to a mid-fragment position), it is the one the

@@ -2,10 +2,6 @@
 
 from django.conf import settings
 
-# nginx-rtmp cuts a segment at the first keyframe after hls_fragment (900 ms), so a
-# segment as long as this means the encoder sends keyframes too rarely for low latency.
-LOW_LATENCY_MAX_SEGMENT_SECONDS = 1.5
-
 
 def parse_playlist(text: str) -> list[tuple[str, float]]:
     """(URI, EXTINF duration) of each fragment of a media playlist, oldest first."""

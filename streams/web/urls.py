@@ -12,6 +12,7 @@ urlpatterns = [
     path("following/", follows.following, name="following"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/rotate-key/", views.rotate_key, name="rotate-key"),
+    path("dashboard/latency/", views.latency_mode, name="latency-mode"),
     path("<str:username>", views.channel, name="channel"),
     path("<str:username>/status.json", views.channel_status, name="channel-status"),
     path("<str:username>/viewers", views.viewer_heartbeat, name="viewer-heartbeat"),
