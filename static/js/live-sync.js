@@ -8,6 +8,7 @@
  *
  *   target = the larger of
  *            - the newest fragment's length (EXTINF, the longest of the last few) + 0.15 s
+ *              + the longest a recent fragment took to load
  *            - how far the live edge was from the end of what could be played when a
  *              fragment arrived (its length, the audio nginx-rtmp carries over into the
  *              next fragment, the time the fragment took to load, and how late its
@@ -34,6 +35,7 @@
   // The longest of this many newest fragments (an odd long one must not stall us).
   const RECENT_FRAGMENTS = 3;
   const MIN_MARGIN_S = 0.15;
+  const LOAD_SAMPLES = 8;
   // The worst need of this long a window (a hiccup of the encoder, the network or the
   // machine comes again), and what is left in the buffer then: decoding and rendering.
   const NEED_WINDOW_MS = 10000;
@@ -76,10 +78,11 @@
       this.late = new Map(); // sn -> how late its playlist came, s
       this.previousListing = null; // [performance.now(), EXTINF] of the newest fragment
       this.needs = [];
+      this.loadTimes = [];
       this.loaded = 0;
       this.startedAt = 0;
       hls.on(Hls.Events.LEVEL_LOADED, (event, data) => this.onPlaylist(data.details));
-      hls.on(Hls.Events.FRAG_LOADED, (event, data) => this.onLoaded(data.frag));
+      hls.on(Hls.Events.FRAG_LOADED, (event, data) => this.onLoaded(data.frag, data.frag.stats));
     }
 
     onPlaylist(details) {
@@ -109,9 +112,15 @@
       this.update();
     }
 
-    onLoaded(frag) {
+    onLoaded(frag, stats) {
       if (frag.type !== "main") return;
       this.loaded++;
+      // How long a fragment takes to load (a round trip and the transfer): known from
+      // the first one on, before the buffer says anything.
+      if (stats && stats.loading.end > stats.loading.start) {
+        this.loadTimes.push((stats.loading.end - stats.loading.start) / 1000);
+        if (this.loadTimes.length > LOAD_SAMPLES) this.loadTimes.shift();
+      }
       const details = this.hls.latestLevelDetails;
       // The first fragment is where playing starts: nothing was buffered before it. And
       // only a fragment the player was waiting for says what the network needs (not one
@@ -133,7 +142,8 @@
     update() {
       if (this.fragment === null) return;
       const need = this.needs.length ? this.worstNeed() + SAFETY_S : 0;
-      const target = round(Math.max(this.fragment + MIN_MARGIN_S, need));
+      const loading = this.loadTimes.length ? Math.max(...this.loadTimes) : 0;
+      const target = round(Math.max(this.fragment + MIN_MARGIN_S + loading, need));
       if (Math.abs(target - this.target) < STEP_S) return;
       this.target = target;
       const extra = Math.max(MIN_MAX_LATENCY_EXTRA_S, MAX_LATENCY_FRAGMENTS * this.fragment);
