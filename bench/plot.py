@@ -32,22 +32,28 @@ def typical_runs(report: dict) -> dict[str, dict]:
 
 
 def plot(report: dict, output: Path) -> None:
-    figure, (near, far) = plt.subplots(
-        2, 1, figsize=(8, 5.2), dpi=80, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
-    for name, run in typical_runs(report).items():
+    typical = typical_runs(report)
+    baseline = [name for name in typical if name.startswith("defaults")]
+    rows = 2 if baseline else 1
+    figure, axes = plt.subplots(
+        rows, 1, figsize=(8, 5.2 if baseline else 4), dpi=80, sharex=True, squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1][:rows]},
+    )  # fmt: skip
+    near, far = axes[0][0], axes[-1][0]
+    for name, run in typical.items():
         series = [ms / 1000 for ms in run["probe"].get("per_second_median_ms", [])]
         p50 = run["metrics"]["g2g_p50_s"]
-        axis = far if name.startswith("defaults") else near
+        axis = far if name in baseline else near
         axis.plot(range(len(series)), series, label=f"{name} (p50 {p50:.2f} s)", linewidth=1.4)
     near.set_ylabel("glass-to-glass, s")
     near.set_ylim(bottom=0)
     near.grid(alpha=0.3)
     near.legend(fontsize=8, ncol=2, loc="upper right")
     near.set_title("echo.tv glass-to-glass latency (per-second median)", fontsize=10)
-    far.set_ylabel("s")
-    far.grid(alpha=0.3)
-    far.legend(fontsize=8, loc="lower right")
+    if baseline:
+        far.set_ylabel("s")
+        far.grid(alpha=0.3)
+        far.legend(fontsize=8, loc="lower right")
     far.set_xlabel("seconds since the first frame")
     figure.tight_layout()
     figure.savefig(output)

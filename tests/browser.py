@@ -46,3 +46,12 @@ def browser_context(chromium):
 @pytest.fixture
 def page(browser_context):
     return browser_context.new_page()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items) -> None:
+    """Browser tests run last (after pytest-django's own ordering, which it keeps): once the
+    session's Chromium is up, Playwright's sync API keeps an asyncio loop running in the
+    main thread, and asgiref's async_to_sync (the chat consumer's tests) refuses to run
+    under it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
