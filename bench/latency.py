@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
+from bench.network import DelayingProxy  # noqa: E402
 from bench.pattern import Camera  # noqa: E402
 from bench.report import print_table, summarize  # noqa: E402
 from bench.stack import Bench, Variant  # noqa: E402
@@ -46,22 +47,50 @@ TTFF_FIELDS = """() => ({
 })"""
 
 
+# nginx-rtmp's own defaults for what echo's template sets (hls_max_fragment: 10 x
+# hls_fragment), with hls.js's defaults: the baseline.
+DEFAULTS_NGINX = {
+    "hls_fragment": "5s",
+    "hls_playlist_length": "30s",
+    "hls_max_fragment": "50s",
+    "hls_max_audio_delay": "300ms",
+}
+
+
+def variant_name(keyframes: str, network: tuple[float, float] | None) -> str:
+    name = "defaults" if keyframes == "defaults" else f"{keyframes}s"
+    return name if network is None else f"{name}@{network[0]:g}ms"
+
+
 def variants(options: argparse.Namespace) -> list[Variant]:
-    echo = Variant("echo", nginx={}, hls_config=None)
-    for item in options.nginx:
-        key, _, value = item.partition("=")
-        echo.nginx[key] = value
-    echo.nginx_extra = options.nginx_extra
-    if options.hls_config:
-        echo.hls_config = Path(options.hls_config).read_text()
-    for item in options.route:
-        pattern, _, path = item.partition("=")
-        echo.routes.append((pattern, Path(path).resolve()))
-    defaults = Variant(
-        "defaults", nginx={"hls_fragment": "5s", "hls_playlist_length": "30s"}, hls_config="{}"
-    )
-    chosen = {"echo": echo, "defaults": defaults}
-    return [chosen[name] for name in options.variants.split(",")]
+    """One per keyframe interval (echo's configuration) and "defaults", on loopback; then
+    the --network-variants again behind each --networks round trip and jitter."""
+    networks = [None]
+    for item in filter(None, options.networks.split(",")):
+        rtt, _, jitter = item.partition(":")
+        networks.append((float(rtt), float(jitter or 0)))
+    chosen = []
+    for network in networks:
+        names = options.variants if network is None else options.network_variants
+        for keyframes in filter(None, names.split(",")):
+            if keyframes == "defaults":
+                variant = Variant("defaults", nginx=dict(DEFAULTS_NGINX), hls_config="{}")
+            else:
+                variant = Variant(variant_name(keyframes, None), nginx={}, hls_config=None)
+                variant.keyframe_seconds = float(keyframes)
+                for item in options.nginx:
+                    key, _, value = item.partition("=")
+                    variant.nginx[key] = value
+                variant.nginx_extra = options.nginx_extra
+                if options.hls_config:
+                    variant.hls_config = Path(options.hls_config).read_text()
+                for item in options.route:
+                    pattern, _, path = item.partition("=")
+                    variant.routes.append((pattern, Path(path).resolve()))
+            variant.name = variant_name(keyframes, network)
+            variant.network = network
+            chosen.append(variant)
+    return chosen
 
 
 def fulfill_with(path: Path, route, request=None) -> None:
@@ -80,12 +109,25 @@ def warm_up(page_url: str) -> None:
             response.read()
 
 
+FIRST_FRAME = "() => window.__bench && window.__bench.firstFrameMs !== null"
+
+
 class LatencyBench(Bench):
     """The stack, a camera publishing to it and Chromium viewers on the channel page."""
 
     def open_viewer(self, browser, variant: Variant, url: str):
         """A new browser context (empty cache: a first-time viewer) on the channel page,
         returned once the first frame is shown."""
+        context, page = self.open_page(browser, variant, url)
+        try:
+            page.wait_for_function(FIRST_FRAME, timeout=15_000)
+        except BaseException:
+            context.close()
+            raise
+        return context, page
+
+    def open_page(self, browser, variant: Variant, url: str):
+        """A new browser context (empty cache) on the channel page, the probe injected."""
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         try:
             override = variant.hls_config.strip() if variant.hls_config is not None else "null"
@@ -99,9 +141,6 @@ class LatencyBench(Bench):
                 page.on("console", lambda message: log.write(f"{time.time():.3f} {message.text}\n"))
                 page.on("close", lambda _: log.close())
             page.goto(url, wait_until="commit", timeout=15_000)
-            page.wait_for_function(
-                "() => window.__bench && window.__bench.firstFrameMs !== null", timeout=15_000
-            )
         except BaseException:
             context.close()
             raise
@@ -115,12 +154,28 @@ class LatencyBench(Bench):
         config, nginx_process = self.start_nginx(variant, prefix)
         rtmp_url = f"rtmp://127.0.0.1:{self.ports['rtmp']}/ingest/{self.stream_keys[channel]}"
         http = f"http://127.0.0.1:{self.ports['http']}"
-        camera = Camera(rtmp_url, bitrate=options.bitrate, stderr_path=str(prefix / "ffmpeg.log"))
+        camera = Camera(
+            rtmp_url,
+            bitrate=options.bitrate,
+            stderr_path=str(prefix / "ffmpeg.log"),
+            keyframe_seconds=variant.keyframe_seconds,
+        )
         keep_dir = prefix if options.keep else None
         watcher = PlaylistWatcher(http, self.hls_path, channel, keep_dir=keep_dir)
+        proxy = None
+        viewer_http = http
+        if variant.network is not None:
+            rtt, jitter = variant.network
+            proxy = DelayingProxy(self.ports["http"], rtt_ms=rtt, jitter_ms=jitter)
+            viewer_http = f"http://127.0.0.1:{proxy.start()}"
         context = None
+        connect_to_first_frame = None
         try:
             watcher.start()
+            waiting_viewer = None
+            if variant.name in options.connect_viewer.split(","):
+                # A viewer on the channel page before the encoder connects.
+                waiting_viewer = self.open_page(browser, variant, f"{viewer_http}/{channel}")
             camera.start()
             playable_at = watcher.wait_playable(timeout=30)
             if playable_at is None:
@@ -128,7 +183,16 @@ class LatencyBench(Bench):
             publish_to_playable = playable_at - camera.started_at
             on_publish_to_playable = playable_at - self.broadcast_started(channel)
             print(f"  {variant.name}: playable {publish_to_playable:.2f} s after ffmpeg started")
-            warm_until = camera.started_at + options.warmup
+            if waiting_viewer is not None:
+                context, page = waiting_viewer
+                page.wait_for_function(FIRST_FRAME, timeout=30_000)
+                shown_at = page.evaluate("(performance.timeOrigin + __bench.firstFrameMs) / 1000")
+                connect_to_first_frame = shown_at - self.broadcast_started(channel)
+                print(f"  {variant.name}: first frame {connect_to_first_frame:.2f} s after connect")
+                context.close()
+                context = None
+            warmup = options.warmup if variant.name.startswith("defaults") else options.echo_warmup
+            warm_until = camera.started_at + warmup
             while time.time() < warm_until and camera.running():
                 time.sleep(min(0.5, max(0.0, warm_until - time.time())))
             if not camera.running():
@@ -137,11 +201,11 @@ class LatencyBench(Bench):
             warm_up(f"{http}/{channel}")
             first_frames = []
             for _ in range(options.ttff_viewers):
-                context, page = self.open_viewer(browser, variant, f"{http}/{channel}")
+                context, page = self.open_viewer(browser, variant, f"{viewer_http}/{channel}")
                 first_frames.append(page.evaluate(TTFF_FIELDS))
                 context.close()
                 context = None
-            context, page = self.open_viewer(browser, variant, f"{http}/{channel}")
+            context, page = self.open_viewer(browser, variant, f"{viewer_http}/{channel}")
             deadline = time.monotonic() + options.duration
             for _ in range(int(options.duration * 2) + 2):
                 remaining = deadline - time.monotonic()
@@ -156,6 +220,8 @@ class LatencyBench(Bench):
             watcher.stop()
             camera.stop()
             self.stop_nginx(nginx_process)
+            if proxy is not None:
+                proxy.stop()
         return {
             "variant": variant.name,
             "nginx": {
@@ -164,6 +230,10 @@ class LatencyBench(Bench):
                 "extra": variant.nginx_extra,
             },  # fmt: skip
             "hls_config": variant.hls_config if variant.hls_config is not None else "player.js",
+            "keyframe_seconds": variant.keyframe_seconds,
+            "network": variant.network
+            and {"rtt_ms": variant.network[0], "jitter_ms": variant.network[1]},
+            "connect_to_first_frame_s": connect_to_first_frame,
             "publish_to_playable_s": publish_to_playable,
             "on_publish_to_playable_s": on_publish_to_playable,
             "played_s": played,
@@ -176,7 +246,12 @@ class LatencyBench(Bench):
 
 def run(options: argparse.Namespace) -> dict:
     chosen = variants(options)
-    channels = [(run, v, f"{v.name}{run}") for run in range(1, options.runs + 1) for v in chosen]
+    # Channel names as nginx serves them ([a-z0-9_-]): "0.5s@50ms", run 2: "0-5s-50ms-2".
+    channels = [
+        (run, v, re.sub(r"[^a-z0-9]+", "-", f"{v.name}-{run}"))
+        for run in range(1, options.runs + 1)
+        for v in chosen
+    ]
     workdir = Path(tempfile.mkdtemp(prefix="echo-bench-"))
     bench = LatencyBench(options, workdir)
     results = []
@@ -235,7 +310,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup", type=float, default=35,
         help="seconds live before the viewer arrives (≥ 30: defaults' playlist is full)",
     )  # fmt: skip
-    parser.add_argument("--variants", default="echo,defaults", help="comma-separated")
+    parser.add_argument(
+        "--echo-warmup", type=float, default=12,
+        help="seconds live before the viewer arrives, echo's variants",
+    )  # fmt: skip
+    parser.add_argument("--variants", default="0.5,1,2,defaults",
+                        help="keyframe intervals (s) with echo's configuration, and/or defaults")  # fmt: skip
+    parser.add_argument("--networks", default="50:20,150:40",
+                        help="viewer networks RTT:JITTER ms (bench/network.py), comma-separated; '' for none")  # fmt: skip
+    parser.add_argument("--network-variants", default="0.5,1", help="variants run on each network")
+    parser.add_argument("--connect-viewer", default="0.5s",
+                        help="variants with a viewer waiting before the encoder connects")  # fmt: skip
     parser.add_argument(
         "--ttff-viewers", type=int, default=5,
         help="first-time viewers who only open the page, for the time to first frame",
@@ -243,7 +328,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bitrate", default="1000k", help="video bitrate of the encoder")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, playlists)")
     parser.add_argument("--output", help="JSON results file (default: bench/results/<time>.json)")
-    experiments = parser.add_argument_group("experiments (echo variant only)")
+    experiments = parser.add_argument_group("experiments (echo's variants only)")
     experiments.add_argument("--nginx", action="append", default=[], metavar="FIELD=VALUE",
                              help="an NginxConfig field, e.g. hls_fragment=900ms")  # fmt: skip
     experiments.add_argument("--nginx-extra", action="append", default=[], metavar="DIRECTIVE",
@@ -256,12 +341,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     options = parser.parse_args(argv)
     if options.runs < 1 or options.duration <= 0 or options.warmup < 0:
         parser.error("--runs ≥ 1, --duration > 0 and --warmup ≥ 0")
-    unknown = set(options.variants.split(",")) - {"echo", "defaults"}
-    if unknown:
-        parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    for names in (options.variants, options.network_variants):
+        for name in filter(None, names.split(",")):
+            if name != "defaults" and not re.fullmatch(r"\d+(\.\d+)?", name):
+                parser.error(f"a variant is a keyframe interval in seconds or defaults: {name!r}")
+    fields = "hls_fragment|hls_playlist_length|hls_max_fragment|hls_max_audio_delay"
     for item in options.nginx:
-        if not re.fullmatch(r"hls_fragment|hls_playlist_length", item.partition("=")[0]):
-            parser.error(f"--nginx: only hls_fragment and hls_playlist_length, got {item!r}")
+        if not re.fullmatch(fields, item.partition("=")[0]):
+            parser.error(f"--nginx: only {fields.replace('|', ', ')}, got {item!r}")
     return options
 
 

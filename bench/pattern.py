@@ -78,7 +78,7 @@ class FrameMaker:
 def ffmpeg_command(
     rtmp_url: str, *, audio_fd: int, bitrate: str = "1000k", gop: int = FPS
 ) -> list[str]:
-    """OBS's low-latency settings: x264 veryfast/zerolatency, CBR, a keyframe every second,
+    """OBS's low-latency settings: x264 veryfast/zerolatency, CBR, a keyframe every gop frames,
     and AAC audio next to the video as every real encoder sends (silence, paced by the
     camera like the video: lavfi's anullsrc would make ffmpeg spin a core waiting for it)."""
     return [
@@ -107,15 +107,18 @@ class Camera:
     bench can tell how long after a keyframe nginx lists the fragment it closes.
     """
 
-    def __init__(self, rtmp_url: str, *, bitrate: str, stderr_path: str) -> None:
+    def __init__(
+        self, rtmp_url: str, *, bitrate: str, stderr_path: str, keyframe_seconds: float = 1.0
+    ) -> None:
         self.rtmp_url = rtmp_url
         self.bitrate = bitrate
+        self.gop = max(1, round(FPS * keyframe_seconds))
         self.stderr_path = stderr_path
         self.process: subprocess.Popen | None = None
         self.started_at: float | None = None
         self.frames = 0
         self.dropped = 0
-        self.keyframe_times: list[float] = []  # wall-clock s of every FPS-th frame sent
+        self.keyframe_times: list[float] = []  # wall-clock s of every gop-th frame sent
         self._video: queue.Queue = queue.Queue(maxsize=2)
         self._audio: queue.Queue = queue.Queue(maxsize=4)
         self._audio_fd: int | None = None
@@ -129,7 +132,9 @@ class Camera:
             with open(self.stderr_path, "ab") as stderr:
                 self.started_at = time.time()
                 self.process = subprocess.Popen(
-                    ffmpeg_command(self.rtmp_url, audio_fd=audio_read, bitrate=self.bitrate),
+                    ffmpeg_command(
+                        self.rtmp_url, audio_fd=audio_read, bitrate=self.bitrate, gop=self.gop
+                    ),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL,
                     stderr=stderr,
@@ -172,7 +177,7 @@ class Camera:
                 index, captured, frame = self._video.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if index % FPS == 0:
+            if index % self.gop == 0:
                 self.keyframe_times.append(captured)
             try:
                 self.process.stdin.write(frame)

@@ -30,6 +30,8 @@ class Variant:
     hls_config: str | None  # JS expression replacing player.js's hls.js config; None keeps it
     nginx_extra: list[str] = dataclasses.field(default_factory=list)
     routes: list[tuple[str, Path]] = dataclasses.field(default_factory=list)  # (URL glob, file)
+    keyframe_seconds: float = 1.0  # the camera's encoder
+    network: tuple[float, float] | None = None  # (round trip, jitter) ms: bench/network.py
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:

@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from streams.media.hls import LOW_LATENCY_MAX_SEGMENT_SECONDS
+from streams.latency import LatencyMode, mode_of_fragments
 
 
 def stream_key_generate() -> str:
@@ -77,6 +77,12 @@ class Channel(models.Model):
     title = models.CharField(max_length=140, blank=True)
     category = models.ForeignKey(
         Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="channels"
+    )
+    latency_mode = models.CharField(
+        max_length=10,
+        choices=LatencyMode.choices,
+        default=LatencyMode.LOW,
+        help_text="The keyframe interval the streamer means to send: the dashboard's coaching.",
     )
     streaming_banned = models.BooleanField(
         default=False, help_text="Banned channels cannot go live; a live broadcast is dropped."
@@ -164,11 +170,15 @@ class Broadcast(models.Model):
         return self.ended_at is None
 
     @property
+    def fragment_mode(self) -> LatencyMode | None:
+        """The latency mode the measured fragment length fits (None: neither, or no
+        measurement yet)."""
+        return mode_of_fragments(self.segment_seconds)
+
+    @property
     def keyframe_interval_too_long(self) -> bool:
-        return (
-            self.segment_seconds is not None
-            and self.segment_seconds > LOW_LATENCY_MAX_SEGMENT_SECONDS
-        )
+        """Measured, and fits neither mode: longer keyframe intervals than either."""
+        return self.segment_seconds is not None and self.fragment_mode is None
 
     @property
     def duration(self):

@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from streams.latency import LatencyMode
 from streams.media import control, hls
 from streams.models import Broadcast, Category, Channel, stream_key_generate
 from streams.social import viewers
@@ -39,13 +40,36 @@ def channel_create(*, user) -> Channel:
     return channel
 
 
-def channel_settings_update(*, channel: Channel, title: str, category: Category | None) -> Channel:
-    """What the streamer sets on the dashboard or with the API: the title and category."""
-    channel.title = title
-    channel.category = category
+class _Unchanged:
+    """A setting the caller leaves as it is."""
+
+
+UNCHANGED = _Unchanged()
+
+
+def channel_settings_update(
+    *,
+    channel: Channel,
+    title: str | _Unchanged = UNCHANGED,
+    category: Category | None | _Unchanged = UNCHANGED,
+    latency_mode: LatencyMode | str | _Unchanged = UNCHANGED,
+) -> Channel:
+    """What the streamer sets on the dashboard or with the API: the title, the category
+    and the latency mode (which keyframe interval the dashboard coaches them to send)."""
+    changed = []
+    if not isinstance(title, _Unchanged):
+        channel.title = title
+        changed.append("title")
+    if not isinstance(category, _Unchanged):
+        channel.category = category
+        changed.append("category")
+    if not isinstance(latency_mode, _Unchanged):
+        channel.latency_mode = LatencyMode(latency_mode)
+        changed.append("latency_mode")
     # Only these columns: saving them all would write back a stream key rotated,
     # or a ban set, since the caller read the row.
-    channel.save(update_fields=["title", "category"])
+    if changed:
+        channel.save(update_fields=changed)
     return channel
 
 

@@ -103,10 +103,40 @@
     }
   };
 
+  // The fragment length nginx's last heartbeat measured, against the chosen latency
+  // mode (thresholds from streams/latency.py, in the section's data attributes).
+  const latency = document.querySelector("[data-latency]");
+  const fitOf = (seconds) => {
+    if (seconds === null || seconds === undefined) return "unmeasured";
+    const mode =
+      seconds <= Number(latency.dataset.lowestUpTo) ? "lowest"
+      : seconds <= Number(latency.dataset.lowUpTo) ? "low"
+      : null;
+    if (mode === null) return "neither";
+    return mode === latency.dataset.chosen ? "chosen" : "other";
+  };
+  const showLatency = (status) => {
+    if (!latency) return;
+    const seconds = status.live ? status.segment_seconds : null;
+    const fit = fitOf(seconds);
+    for (const message of latency.querySelectorAll("[data-fit]")) {
+      message.hidden = message.dataset.fit !== fit;
+    }
+    if (seconds !== null && seconds !== undefined) {
+      for (const value of latency.querySelectorAll("[data-fragment-seconds]")) {
+        value.textContent = seconds.toFixed(2);
+      }
+    }
+  };
+
   const poll = async () => {
     try {
       const response = await fetch(state.dataset.statusUrl, { cache: "no-store" });
-      if (response.ok) showStatus(await response.json());
+      if (response.ok) {
+        const status = await response.json();
+        showStatus(status);
+        showLatency(status);
+      }
     } catch (error) {
       // Offline for a moment: keep the badge as it is.
     }

@@ -28,9 +28,8 @@
 
   // Latency. nginx-rtmp lists a fragment only once the next keyframe closes it, so a
   // viewer can be no closer to the live edge than one fragment (the encoder's keyframe
-  // interval: 1 s with the settings the dashboard recommends). On top of that we keep
-  // a quarter of a fragment in hand for the next one to arrive, and never more.
-  const LIVE_SYNC_FRAGMENTS = 1.25;
+  // interval: 0.5 s or 1 s with the settings the dashboard recommends). How far behind
+  // the player stays is set from the fragments' real lengths: static/js/live-sync.js.
   // Behind the target by more than this (a stall, a slow start): play faster until back.
   const CATCH_UP_FROM_S = 0.12;
   const CATCH_UP_UNTIL_S = 0.03;
@@ -58,14 +57,16 @@
     // (pLoader) holds until the next fragment is listed. Without parts in the playlist
     // (nginx-rtmp has none) it changes nothing else, bar a catch-up turned off below.
     lowLatencyMode: true,
-    liveSyncDurationCount: LIVE_SYNC_FRAGMENTS,
-    // Further behind than this (a long stall, a sleeping tab): jump to the live edge.
-    liveMaxLatencyDurationCount: 3,
+    // In seconds, not target durations (nginx-rtmp rounds those up to whole seconds);
+    // live-sync.js sets both from the playlist's EXTINF once it has one. Further behind
+    // than liveMaxLatencyDuration (a long stall, a sleeping tab): jump to the live edge.
+    ...window.echoLiveSync.initialConfig(),
     // Catching up is done by keepUp() below: hls.js only does it with more than a
     // second buffered, which one-second fragments never leave.
     maxLiveSyncPlaybackRate: 1,
-    // After a stall, stay a little further behind (hls.js's default adds a whole second).
-    liveSyncOnStallIncrease: 0.25,
+    // After a stall, stay a little further behind (hls.js's default adds a whole second;
+    // live-sync.js already widens its margin when fragments arrive late).
+    liveSyncOnStallIncrease: 0.1,
     backBufferLength: 10,
     // Loading starts at the newest fragment (see start()), fetched while MediaSource
     // is still opening.
@@ -153,6 +154,8 @@
       this.live = this.state !== "offline";
 
       this.hls = null;
+      this.liveSync = null;
+      this.stats = window.echoPlayerStats ? window.echoPlayerStats(root, this) : null;
       this.retryTimer = null;
       this.stallTimer = null;
       this.offlineSince = null;
@@ -269,6 +272,9 @@
       if (Hls && Hls.isSupported()) {
         const hls = new Hls(hlsConfig(Hls, this.hlsUrls.length > 1));
         this.hls = hls;
+        // Before the start below: the first playlist sets the target before loading.
+        this.liveSync = window.echoLiveSync.attach(Hls, hls, this.video);
+        if (this.stats) this.stats.attach(Hls, hls);
         // Start with the newest fragment: it begins with a keyframe (the first frame
         // shows without decoding up to a mid-fragment position), it is the one the
         // page prefetched, and keepUp() gets to the target latency from there.
@@ -304,7 +310,7 @@
       this.video.playbackRate = 1;
       if (this.hls) {
         this.hls.destroy();
-        this.hls = null;
+        this.hls = this.liveSync = null;
       }
       if (this.video.getAttribute("src")) {
         this.video.removeAttribute("src");

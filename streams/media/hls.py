@@ -2,9 +2,20 @@
 
 from django.conf import settings
 
-# nginx-rtmp cuts a segment at the first keyframe after hls_fragment (900 ms), so a
-# segment as long as this means the encoder sends keyframes too rarely for low latency.
-LOW_LATENCY_MAX_SEGMENT_SECONDS = 1.5
+
+def parse_playlist(text: str) -> list[tuple[str, float]]:
+    """(URI, EXTINF duration) of each fragment of a media playlist, oldest first."""
+    fragments, duration = [], None
+    for line in text.splitlines():
+        if line.startswith("#EXTINF:"):
+            try:
+                duration = float(line[len("#EXTINF:") :].split(",", 1)[0])
+            except ValueError:
+                duration = None
+        elif line and not line.startswith("#") and duration is not None:
+            fragments.append((line, duration))
+            duration = None
+    return fragments
 
 
 def segment_durations(name: str) -> list[float]:
@@ -13,14 +24,7 @@ def segment_durations(name: str) -> list[float]:
         text = (settings.ECHO_HLS_PATH / f"{name}.m3u8").read_text()
     except OSError:
         return []
-    durations = []
-    for line in text.splitlines():
-        if line.startswith("#EXTINF:"):
-            try:
-                durations.append(float(line[len("#EXTINF:") :].split(",", 1)[0]))
-            except ValueError:
-                continue
-    return durations
+    return [duration for _, duration in parse_playlist(text)]
 
 
 def last_segment_seconds(name: str) -> float | None:

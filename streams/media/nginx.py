@@ -40,9 +40,17 @@ class NginxConfig:
     server_name: str = "_"
     user: str = ""
     error_log_level: str = "notice"
-    # Just under the 1 s keyframe interval: every keyframe cuts a fragment (the template).
-    hls_fragment: str = "900ms"
+    # Below the shortest keyframe interval the dashboard offers (0.5 s; 0.48 s when OBS
+    # rounds it to 12 frames at 25 fps): every keyframe cuts a fragment (the template).
+    hls_fragment: str = "400ms"
+    # nginx-rtmp cuts without a keyframe past this (default 10 x hls_fragment): longer
+    # than any GOP an encoder sends, OBS's "auto" (about 8 s) included.
+    hls_max_fragment: str = "30s"
     hls_playlist_length: str = "4s"
+    # nginx-rtmp holds audio back this long (default 300 ms) and writes what it holds into
+    # the next fragment: a fragment's audio, and so what a player can play of it, ends
+    # that much before its video. With 0.5 s fragments that was 40 % of the latency.
+    hls_max_audio_delay: str = "50ms"
     notify_update_timeout: str = "10s"
     access_log: str = ""
     error_log: str = ""

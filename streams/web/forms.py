@@ -15,6 +15,14 @@ class ChannelSettingsForm(forms.ModelForm):
         self.fields["category"].empty_label = "No category"
 
 
+class LatencyModeForm(forms.ModelForm):
+    class Meta:
+        model = Channel
+        fields = ["latency_mode"]
+        widgets = {"latency_mode": forms.RadioSelect}
+        labels = {"latency_mode": "Latency"}
+
+
 class RotateKeyForm(forms.Form):
     confirm = forms.BooleanField(
         label="I understand the old key stops working and my live broadcast ends."

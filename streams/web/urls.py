@@ -23,6 +23,7 @@ urlpatterns = [
         chat.restriction_lift,
         name="chat-restriction-lift",
     ),
+    path("dashboard/latency/", views.latency_mode, name="latency-mode"),
     path("<str:username>", views.channel, name="channel"),
     path("<str:username>/status.json", views.channel_status, name="channel-status"),
     path("<str:username>/viewers", views.viewer_heartbeat, name="viewer-heartbeat"),

@@ -10,12 +10,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from echo.client import client_address
-from streams import selectors, services
+from streams import latency, selectors, services
 from streams.chat.models import MAX_MESSAGE_LENGTH
+from streams.latency import MODES
 from streams.models import Category, Follow
 from streams.social import viewers
 from streams.web.chat import chat_context
-from streams.web.forms import ChannelSettingsForm, RotateKeyForm
+from streams.web.forms import ChannelSettingsForm, LatencyModeForm, RotateKeyForm
 
 FOLLOWING_ON_DIRECTORY = 8
 SEARCH_RESULTS = 50
@@ -78,6 +79,9 @@ def channel_status(request: HttpRequest, username: str) -> JsonResponse:
             "title": channel.title,
             "category": channel.category.name if channel.category else None,
             "started_at": broadcast.started_at.isoformat() if broadcast else None,
+            # The newest fragment's length as of nginx's last heartbeat (every 10 s):
+            # the dashboard's coaching follows it without a reload.
+            "segment_seconds": broadcast.segment_seconds if broadcast else None,
             "hls_url": channel.hls_url,
             "hls_urls": channel.hls_urls,
         }
@@ -89,6 +93,8 @@ def channel_status(request: HttpRequest, username: str) -> JsonResponse:
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     channel = selectors.channel_of_user(user=request.user)
+    broadcast = channel.live_broadcast
+    measured = broadcast.segment_seconds if broadcast else None
     form = ChannelSettingsForm(request.POST or None, instance=channel)
     if request.method == "POST" and form.is_valid():
         services.channel_settings_update(
@@ -102,7 +108,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "channel": channel,
         "form": form,
         "rotate_form": RotateKeyForm(),
-        "broadcast": channel.live_broadcast,
+        "latency_form": LatencyModeForm(instance=channel),
+        "modes": MODES,
+        "chosen_mode": MODES[channel.latency_mode],
+        "measured_seconds": measured,
+        "fragment_fit": latency.fit(channel.latency_mode, measured),
+        "broadcast": broadcast,
         "rtmp_url": settings.ECHO_RTMP_PUBLIC_URL,
         "rtmps_url": settings.ECHO_RTMPS_PUBLIC_URL,
         "recent_broadcasts": channel.broadcasts.select_related("category")[:10],
@@ -112,6 +123,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     # The page holds the stream key.
     response["Cache-Control"] = "no-store, private"
     return response
+
+
+@login_required
+@require_POST
+def latency_mode(request: HttpRequest) -> HttpResponse:
+    channel = selectors.channel_of_user(user=request.user)
+    form = LatencyModeForm(request.POST, instance=channel)
+    if form.is_valid():
+        services.channel_settings_update(
+            channel=channel, latency_mode=form.cleaned_data["latency_mode"]
+        )
+        messages.success(request, f"Latency set to “{channel.get_latency_mode_display()}”.")
+    else:
+        messages.error(request, "Choose one of the two latency settings.")
+    return redirect("streams:dashboard")
 
 
 @login_required

@@ -268,7 +268,7 @@ def test_another_template_can_be_rendered(tmp_path):
 
     text = render_config(config_for(tmp_path, template=str(template), rtmp_port=1999))
 
-    assert text == "# 1999 900ms\n"
+    assert text == "# 1999 400ms\n"
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.browser]
 # Every option player.js's hlsConfig() sets: hls.js ignores an option it does not know.
 PLAYER_CONFIG_KEYS = [
     "lowLatencyMode",
-    "liveSyncDurationCount",
-    "liveMaxLatencyDurationCount",
+    "liveSyncDuration",
+    "liveMaxLatencyDuration",
     "maxLiveSyncPlaybackRate",
     "liveSyncOnStallIncrease",
     "backBufferLength",

@@ -125,6 +125,7 @@ def test_status_json_says_live_with_the_playlist_url(client, alice, go_live):
         "started_at": broadcast.started_at.isoformat(),
         "hls_url": "/hls/alice.m3u8",
         "hls_urls": ["/hls/alice.m3u8"],
+        "segment_seconds": None,  # until nginx's first heartbeat measures it
     }
 
 
