@@ -12,9 +12,11 @@ from echo.client import client_address
 from streams import selectors, services
 from streams.chat.models import MAX_MESSAGE_LENGTH
 from streams.models import Category, Follow
+from streams.replays.services import recording_enabled
 from streams.social import viewers
 from streams.web.chat import chat_context
 from streams.web.forms import ChannelSettingsForm, RotateKeyForm
+from streams.web.replays import replays_context
 
 FOLLOWING_ON_DIRECTORY = 8
 SEARCH_RESULTS = 50
@@ -58,6 +60,7 @@ def channel(request: HttpRequest, username: str) -> HttpResponse:
         "follower_count": channel.follower_count,
         "follow": follow,
         "chat_max_length": MAX_MESSAGE_LENGTH,
+        **replays_context(request, channel),
     }
     return render(request, "streams/channel.html", context)
 
@@ -103,6 +106,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "rtmps_url": settings.ECHO_RTMPS_PUBLIC_URL,
         "recent_broadcasts": channel.broadcasts.select_related("category")[:10],
         **chat_context(channel),
+        "recording_enabled": recording_enabled(channel),
     }
     response = render(request, "streams/dashboard.html", context)
     # The page holds the stream key.
