@@ -22,10 +22,11 @@ BASE_DIR = Path(django_settings.BASE_DIR)
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, name: str | None = None):
         self.env = env
         self.log_path = log_path
-        self.name = f"test-worker-{uuid.uuid4().hex[:8]}"
+        # One machine's worker keeps its name across restarts (run_worker's default).
+        self.name = name or f"test-worker-{uuid.uuid4().hex[:8]}"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Worker":
@@ -65,12 +66,12 @@ def worker_factory(transactional_db, settings, tmp_path, redis_server):
     settings.ECHO_JOB_RETRY_SECONDS = [0, 0]
     workers = []
 
-    def start() -> Worker:
+    def start(name: str | None = None) -> Worker:
         Path(settings.ECHO_REPLAYS_PATH).mkdir(parents=True, exist_ok=True)
         env = web_server_env(settings, redis_server.url)
         env["ECHO_RECORDING_MIN_FREE_MB"] = str(settings.ECHO_RECORDING_MIN_FREE_MB)
         env["ECHO_REPLAY_RETENTION_DAYS"] = str(settings.ECHO_REPLAY_RETENTION_DAYS)
-        worker = Worker(env, tmp_path / f"worker-{len(workers)}.log")
+        worker = Worker(env, tmp_path / f"worker-{len(workers)}.log", name)
         workers.append(worker)
         return worker.start()
 
@@ -128,7 +129,20 @@ def decodes_cleanly(path: Path) -> bool:
     return result.returncode == 0 and not result.stderr.strip()
 
 
+def top_level_boxes(path: Path) -> list[str]:
+    """The MP4's top-level box types in file order (ftyp, moov, mdat, ...)."""
+    boxes = []
+    with path.open("rb") as file:
+        while header := file.read(8):
+            size, kind = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
+            if size == 1:
+                size = int.from_bytes(file.read(8), "big") - 8
+            boxes.append(kind)
+            file.seek(size - 8, 1)
+    return boxes
+
+
 def faststart(path: Path) -> bool:
     """The index (moov) comes before the media (mdat): seekable before it is all loaded."""
-    head = path.read_bytes()[: 1024 * 1024]
-    return b"moov" in head and head.index(b"moov") < head.index(b"mdat")
+    boxes = top_level_boxes(path)
+    return "moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat")
