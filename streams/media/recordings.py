@@ -80,19 +80,31 @@ def remux(sources: list[Path], destination: Path, *, timeout: float = 3600) -> N
     so a browser can seek before it has the whole file. Streams are copied."""
     if not sources:
         raise MediaError("no recording to remux")
-    with tempfile.TemporaryDirectory(prefix="echo-remux-") as scratch:
+    # Scratch space beside the replays, not in /tmp: it holds a copy of the recordings.
+    with tempfile.TemporaryDirectory(prefix=".remux-", dir=destination.parent) as scratch:
         if len(sources) == 1:
             inputs = ["-i", str(sources[0])]
         else:
-            listing = Path(scratch) / "sources.txt"
-            listing.write_text(
-                "".join(f"file '{str(path).replace(chr(39), '')}'\n" for path in sources)
-            )
+            # nginx-rtmp writes a file's streams in the order their first packets came:
+            # video first in one file, audio first in the next. The concat demuxer joins
+            # streams by index, so each part is first rewritten video-then-audio.
+            parts = []
+            for index, source in enumerate(sources):
+                part = Path(scratch) / f"part-{index}.ts"
+                _run(
+                    [_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+                    + ["-i", str(source), "-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy"]
+                    + ["-f", "mpegts", str(part)],
+                    timeout=timeout,
+                )
+                parts.append(part)
+            listing = Path(scratch) / "parts.txt"
+            listing.write_text("".join(f"file '{part}'\n" for part in parts))
             inputs = ["-f", "concat", "-safe", "0", "-i", str(listing)]
 
         def command(output: Path) -> list[str]:
             return [_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]\
-                + inputs + ["-map", "0:v?", "-map", "0:a?", "-c", "copy", "-dn", "-sn"]\
+                + inputs + ["-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy", "-dn", "-sn"]\
                 + ["-movflags", "+faststart", "-f", "mp4", str(output)]  # fmt: skip
 
         _into_place(command, destination, timeout=timeout)
@@ -106,7 +118,7 @@ def cut(
     def command(output: Path) -> list[str]:
         return [_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]\
             + ["-ss", f"{max(0.0, start):.3f}", "-i", str(source), "-t", f"{length:.3f}"]\
-            + ["-map", "0:v?", "-map", "0:a?", "-c", "copy", "-dn", "-sn"]\
+            + ["-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy", "-dn", "-sn"]\
             + ["-avoid_negative_ts", "make_zero", "-movflags", "+faststart"]\
             + ["-f", "mp4", str(output)]  # fmt: skip
 
