@@ -15,6 +15,7 @@ from streams.replays import selectors, services
 from streams.replays.models import Clip, Replay
 
 FILE_TYPES = {"mp4": "video/mp4", "jpg": "image/jpeg"}
+TITLE_DRAFT = "echo-replay-title-draft"
 
 
 def replays_context(request: HttpRequest, channel: Channel) -> dict:
@@ -23,7 +24,7 @@ def replays_context(request: HttpRequest, channel: Channel) -> dict:
         "replays": selectors.replay_list(channel=channel, user=request.user, limit=12),
         "clips": selectors.clip_list(channel=channel, user=request.user, limit=12),
         "clippable": selectors.recording_now(channel) is not None,
-        "clip_lengths": services.CLIP_MIN_SECONDS,
+        "clip_draft": clip_draft(request),
     }
 
 
@@ -37,9 +38,11 @@ def replay(request: HttpRequest, username: str, replay_id: int) -> HttpResponse:
         "is_owner": owner,
         "can_remove": owner or request.user.is_staff,
         "chat": selectors.replay_chat(replay) if replay.status == Replay.Status.READY else [],
+        "title_draft": request.session.pop(TITLE_DRAFT, None),
         "clips": [c for c in replay.clips.all() if selectors.clip_visible(c, request.user)],
         "clip_min": services.CLIP_MIN_SECONDS,
         "clip_max": services.CLIP_MAX_SECONDS,
+        "clip_draft": clip_draft(request),
     }
     response = render(request, "streams/replay.html", context)
     response["Cache-Control"] = "private, no-cache"
@@ -105,6 +108,7 @@ def replay_edit(request: HttpRequest, username: str, replay_id: int) -> HttpResp
         title = request.POST["title"].strip()
         if len(title) > 140:
             messages.error(request, "A title is at most 140 characters; nothing was changed.")
+            request.session[TITLE_DRAFT] = title
             return redirect(replay)
         services.replay_update(replay=replay, title=title)
         messages.success(request, "Title saved.")
@@ -202,5 +206,22 @@ def clip_create(request: HttpRequest, username: str, replay_id: int | None = Non
         )
     except services.ClipRefused as refused:
         messages.error(request, str(refused))
+        # The form shows again with what was typed (clip_draft()).
+        request.session[DRAFT] = {
+            "title": request.POST.get("title", "")[:140],
+            "length": request.POST.get("length", "")[:10],
+            "start": request.POST.get("start", "")[:20],
+        }
         return redirect(back)
     return redirect(clip)
+
+
+DRAFT = "echo-clip-draft"
+
+
+def clip_draft(request: HttpRequest) -> dict:
+    """A refused clip request's fields, once, for the form that shows the reason."""
+    draft = {"title": "", "length": "", "start": ""}
+    if hasattr(request, "session"):
+        draft.update(request.session.pop(DRAFT, None) or {})
+    return draft

@@ -124,3 +124,17 @@ def test_clips_are_rate_limited_per_user_on_the_page_and_the_api_together(
     # Someone else is not held back by bob.
     response = logged_in(charlie).post("/alice/clip", {"title": "x", "length": "30"})
     assert not any("too fast" in text for text in said(response))
+
+
+@pytest.mark.django_db
+def test_a_refused_clip_form_comes_back_with_what_was_typed(alice, bob, logged_in, go_live):
+    from streams.replays.models import Recording
+
+    Recording.objects.create(broadcast=go_live(alice), path="/nowhere/alice-1.flv")
+    viewer = logged_in(bob)
+    response = viewer.post("/alice/clip", {"title": "My great moment", "length": "99"}, follow=True)
+    page = response.content.decode()
+    assert "5 to 60 seconds" in page
+    assert 'value="My great moment"' in page and 'value="99"' in page
+    # Shown once: the next visit has an empty form again.
+    assert "My great moment" not in viewer.get("/alice").content.decode()
