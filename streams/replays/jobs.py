@@ -147,6 +147,30 @@ def replays_expire() -> str:
 # --- the worker ---------------------------------------------------------------------
 
 
+def remove_stale_scratch(older_than: float = REPLAY_TIMEOUT) -> int:
+    """Half-written outputs and remux scratch a killed job left behind. Only what is older
+    than a job may run: other workers on this machine may be writing theirs now."""
+    import shutil
+    import time
+    from pathlib import Path
+
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in Path(settings.ECHO_REPLAYS_PATH).glob(".*"):
+        try:
+            if path.stat().st_mtime >= cutoff:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+
 def worker(name: str) -> SimpleWorker:
     # SimpleWorker: the job runs in the worker's own process (no fork), so Django's
     # database connections stay its own, and killing the worker kills the job (and,

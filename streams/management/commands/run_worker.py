@@ -21,6 +21,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, name: str, **options) -> None:
+        jobs.remove_stale_scratch()
         requeued = jobs.requeue_abandoned(name)
         if requeued:
             self.stderr.write(f"requeued {len(requeued)} interrupted job(s)")
