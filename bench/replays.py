@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,7 +261,7 @@ def main() -> None:
     parser.add_argument("--remux-minutes", type=int, default=10)
     options = parser.parse_args()
     results = {
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()},
         "options": vars(options),
         "runs": [],

@@ -170,7 +170,6 @@ def remove_stale_scratch(older_than: float = REPLAY_TIMEOUT) -> int:
     return removed
 
 
-
 def worker(name: str) -> SimpleWorker:
     # SimpleWorker: the job runs in the worker's own process (no fork), so Django's
     # database connections stay its own, and killing the worker kills the job (and,
