@@ -54,10 +54,24 @@ def _retry() -> Retry:
     return Retry(max=ATTEMPTS - 1, interval=settings.ECHO_JOB_RETRY_SECONDS or 0)
 
 
+def replay_job_id(replay_id: int) -> str:
+    return f"echo-replay-{replay_id}"
+
+
+def clip_job_id(clip_id: int) -> str:
+    return f"echo-clip-{clip_id}"
+
+
+def job_known(job_id: str) -> bool:
+    """Whether Redis still has the job (queued, running, scheduled for a retry, failed)."""
+    return bool(connection().exists(Job.key_for(job_id)))
+
+
 def enqueue_replay_build(replay_id: int) -> None:
     queue(REPLAYS).enqueue(
         replay_build,
         replay_id,
+        job_id=replay_job_id(replay_id),
         job_timeout=REPLAY_TIMEOUT,
         retry=_retry(),
         failure_ttl=FAILED_KEPT_SECONDS,
@@ -70,6 +84,7 @@ def enqueue_clip_cut(clip_id: int, source: str) -> None:
         clip_cut,
         clip_id,
         source,
+        job_id=clip_job_id(clip_id),
         job_timeout=CLIP_TIMEOUT,
         failure_ttl=FAILED_KEPT_SECONDS,
         description=f"clip {clip_id}",

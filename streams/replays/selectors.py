@@ -30,6 +30,17 @@ def replay_list(*, channel: Channel, user, limit: int = 20) -> list[Replay]:
     return list(replays[:limit])
 
 
+def past_broadcasts(*, channel: Channel, user, limit: int = 12) -> list[dict]:
+    """The channel's ended broadcasts, newest first, each with its replay when this user
+    may watch it (else None: not recorded, hidden, processing, a banned channel's)."""
+    broadcasts = list(channel.broadcasts.filter(ended_at__isnull=False)[:limit])
+    replays = Replay.objects.filter(broadcast__in=broadcasts).select_related("channel__user")
+    if not _manages(user, channel):
+        replays = replays.public()
+    by_broadcast = {replay.broadcast_id: replay for replay in replays}
+    return [{"broadcast": b, "replay": by_broadcast.get(b.pk)} for b in broadcasts]
+
+
 def replay_get(*, channel_name: str, replay_id: int, user) -> Replay:
     replay = (
         Replay.objects.select_related("channel__user", "broadcast")

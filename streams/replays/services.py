@@ -38,6 +38,8 @@ RECORD_DONE_GRACE = timedelta(seconds=10)
 # Someone fetched bytes of a replay this recently: retention leaves it for the next round.
 WATCH_SECONDS = 15 * 60
 RETENTION_EVERY_SECONDS = 3600
+# A job still unfinished this long after its row was made, and unknown to Redis, was lost.
+LOST_JOB_AFTER = timedelta(minutes=2)
 
 
 class ClipRefused(Exception):
@@ -195,8 +197,27 @@ def recordings_reconcile() -> None:
                 recording.note = "cut short: nginx never closed the file"
             recording.save(update_fields=["status", "ended_at", "note"])
             replay_schedule(broadcast=recording.broadcast)
+    _requeue_lost_jobs()
     if settings.ECHO_REPLAY_RETENTION_DAYS and _retention_due():
         jobs.enqueue_retention()
+
+
+def _requeue_lost_jobs() -> None:
+    """Jobs Redis lost (restarted without persistence, flushed): the rows still say what
+    is unfinished. A replay is queued again; a clip, which a viewer waits for, fails."""
+    settled = timezone.now() - LOST_JOB_AFTER
+    try:
+        for replay in Replay.objects.filter(
+            status=Replay.Status.PROCESSING, created_at__lt=settled
+        ):
+            if not jobs.job_known(jobs.replay_job_id(replay.pk)):
+                log.warning("replay %s had no job in Redis: queued again", replay.pk)
+                jobs.enqueue_replay_build(replay.pk)
+        for clip in Clip.objects.filter(status=Clip.Status.PROCESSING, created_at__lt=settled):
+            if not jobs.job_known(jobs.clip_job_id(clip.pk)):
+                clip_failed(clip=clip, error="its job was lost (Redis restarted): clip again")
+    except UNAVAILABLE:
+        pass  # Redis is away: next round
 
 
 def _retention_due() -> bool:

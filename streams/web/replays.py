@@ -21,7 +21,7 @@ TITLE_DRAFT = "echo-replay-title-draft"
 def replays_context(request: HttpRequest, channel: Channel) -> dict:
     """What the channel page shows of past broadcasts and clips, and the live clip form."""
     return {
-        "replays": selectors.replay_list(channel=channel, user=request.user, limit=12),
+        "past": selectors.past_broadcasts(channel=channel, user=request.user, limit=12),
         "clips": selectors.clip_list(channel=channel, user=request.user, limit=12),
         "clippable": selectors.recording_now(channel) is not None,
         "clip_draft": clip_draft(request),

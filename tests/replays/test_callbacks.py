@@ -70,3 +70,33 @@ def test_the_streamer_turns_recording_off_and_on_from_the_dashboard(alice, logge
     assert "Turn recording on" in owner.get("/dashboard/").content.decode()
     owner.post("/dashboard/recording/", {"recording_enabled": "1"})
     assert recording_enabled(alice.channel)
+
+
+def test_a_replay_whose_job_redis_lost_is_queued_again_and_a_clip_fails(
+    recording, redis_server, bob, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from streams.replays import services
+    from streams.replays.models import Clip
+
+    Recording.objects.update(status=Recording.Status.DONE)
+    with django_capture_on_commit_callbacks(execute=True):
+        replay = services.replay_schedule(broadcast=recording.broadcast)
+    assert jobs.job_known(jobs.replay_job_id(replay.pk))
+    clip = Clip.objects.create(
+        channel=replay.channel, broadcast=replay.broadcast, created_by=bob, title="x",
+        start=0, length=5,
+    )  # fmt: skip
+    old = timezone.now() - timedelta(minutes=5)
+    Replay.objects.update(created_at=old)
+    Clip.objects.update(created_at=old)
+    services.recordings_reconcile()
+    # Still known: not queued twice.
+    assert jobs.queue(jobs.REPLAYS).job_ids.count(jobs.replay_job_id(replay.pk)) == 1
+    with redis_server.client() as client:
+        client.flushall()  # Redis restarted: the private one keeps nothing
+    services.recordings_reconcile()
+    assert jobs.job_known(jobs.replay_job_id(replay.pk))
+    clip.refresh_from_db()
+    assert clip.status == Clip.Status.FAILED and "lost" in clip.error
