@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,8 +125,11 @@ def api(platform: Platform, method: str, path: str, token: str, body: dict | Non
         data=json.dumps(body).encode() if body is not None else None,
         headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise SystemExit(f"{method} {path}: {error.code} {error.read()[:500]!r}") from None
 
 
 def wait(predicate, timeout: float, interval: float = 0.02):

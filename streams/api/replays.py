@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from streams import selectors as core_selectors
 from streams.api.throttles import ClipRateThrottle
-from streams.replays import selectors, services
+from streams.replays import clips, selectors, services
 from streams.replays.models import Clip, Replay
 
 
@@ -70,9 +70,9 @@ class ClipSerializer(serializers.ModelSerializer):
 class ClipRequestSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=140)
     length = serializers.FloatField(
-        min_value=services.CLIP_MIN_SECONDS,
-        max_value=services.CLIP_MAX_SECONDS,
-        default=services.CLIP_DEFAULT_SECONDS,
+        min_value=clips.CLIP_MIN_SECONDS,
+        max_value=clips.CLIP_MAX_SECONDS,
+        default=clips.CLIP_DEFAULT_SECONDS,
     )
     replay = serializers.IntegerField(
         required=False, help_text="Clip this past broadcast (else: the live stream's last seconds)."
@@ -157,7 +157,7 @@ class ChannelClipList(APIView):
         if broadcast is None:
             raise exceptions.ValidationError({"detail": "The channel is offline: give a replay."})
         try:
-            clip = services.clip_create(
+            clip = clips.clip_create(
                 user=request.user,
                 broadcast=broadcast,
                 replay=replay,
@@ -165,7 +165,7 @@ class ChannelClipList(APIView):
                 length=data["length"],
                 start=data.get("start"),
             )
-        except services.ClipRefused as refused:
+        except clips.ClipRefused as refused:
             raise exceptions.ValidationError({"detail": str(refused)}) from None
         body = ClipSerializer(clip, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
@@ -192,5 +192,5 @@ class ClipDetail(APIView):
             request.user.is_staff
         ):
             raise exceptions.PermissionDenied("Only its maker, the channel or staff delete it.")
-        services.clip_delete(clip=clip)
+        clips.clip_delete(clip=clip)
         return Response(status=status.HTTP_204_NO_CONTENT)

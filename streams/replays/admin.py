@@ -3,7 +3,7 @@ Every change goes through streams.replays.services, which removes files with row
 
 from django.contrib import admin, messages
 
-from streams.replays import services
+from streams.replays import clips, services
 from streams.replays.models import Clip, Recording, Replay
 
 
@@ -82,9 +82,9 @@ class ClipAdmin(admin.ModelAdmin):
     def remove(self, request, queryset) -> None:
         count = 0
         for clip in queryset:
-            services.clip_delete(clip=clip)
+            clips.clip_delete(clip=clip)
             count += 1
         self.message_user(request, f"Removed {count} clip(s) and their files.", messages.SUCCESS)
 
     def delete_model(self, request, obj) -> None:
-        services.clip_delete(clip=obj)
+        clips.clip_delete(clip=obj)

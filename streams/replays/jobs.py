@@ -128,7 +128,7 @@ def replay_build(replay_id: int) -> str:
 def clip_cut(clip_id: int, source: str) -> str:
     from pathlib import Path
 
-    from streams.replays import services
+    from streams.replays import clips, services
     from streams.replays.models import Clip
 
     close_old_connections()
@@ -141,11 +141,11 @@ def clip_cut(clip_id: int, source: str) -> str:
         seconds = media.duration(video)
         media.thumbnail(video, picture, at=min(1.0, seconds / 2))
     except Exception as exc:
-        services.clip_failed(clip=clip, error=str(exc))
+        clips.clip_failed(clip=clip, error=str(exc))
         raise
     finally:
         close_old_connections()
-    services.clip_ready(clip=clip, duration=seconds)
+    clips.clip_ready(clip=clip, duration=seconds)
     return f"ready: {seconds:.1f} s"
 
 

@@ -1,4 +1,4 @@
-"""Every change of a recording, replay or clip. Callbacks (on_record_done), the reconcile
+"""Every change of a recording or replay (clips: clips.py). Callbacks (on_record_done), the reconcile
 loop, jobs, pages, the API and the admin call these; none of them writes the rows or the
 files itself.
 
@@ -27,9 +27,6 @@ from streams.replays.models import Clip, Recording, Replay, ReplaySettings
 
 log = logging.getLogger(__name__)
 
-CLIP_MIN_SECONDS = 5
-CLIP_MAX_SECONDS = 60
-CLIP_DEFAULT_SECONDS = 30
 # on_publish answers before nginx has pushed the stream to `live`: ask until it is there.
 START_RETRY_SECONDS = 10.0
 # A recording whose broadcast ended this long ago without on_record_done was cut short
@@ -40,10 +37,6 @@ WATCH_SECONDS = 15 * 60
 RETENTION_EVERY_SECONDS = 3600
 # A job still unfinished this long after its row was made, and unknown to Redis, was lost.
 LOST_JOB_AFTER = timedelta(minutes=2)
-
-
-class ClipRefused(Exception):
-    """The clip cannot be made; the message says why, for the person asking."""
 
 
 # --- settings and disk ------------------------------------------------------------
@@ -197,6 +190,16 @@ def recordings_reconcile() -> None:
                 recording.note = "cut short: nginx never closed the file"
             recording.save(update_fields=["status", "ended_at", "note"])
             replay_schedule(broadcast=recording.broadcast)
+    # Paused for disk and ended while paused: its files closed before the end, and nothing
+    # else schedules the replay.
+    closed = Recording.objects.filter(
+        status=Recording.Status.DONE,
+        broadcast__ended_at__lt=timezone.now() - RECORD_DONE_GRACE,
+        broadcast__replay__isnull=True,
+    ).exclude(path="")
+    for broadcast in Broadcast.objects.filter(pk__in=closed.values("broadcast_id")):
+        with transaction.atomic():
+            replay_schedule(broadcast=broadcast)
     _requeue_lost_jobs()
     if settings.ECHO_REPLAY_RETENTION_DAYS and _retention_due():
         jobs.enqueue_retention()
@@ -215,7 +218,10 @@ def _requeue_lost_jobs() -> None:
                 jobs.enqueue_replay_build(replay.pk)
         for clip in Clip.objects.filter(status=Clip.Status.PROCESSING, created_at__lt=settled):
             if not jobs.job_known(jobs.clip_job_id(clip.pk)):
-                clip_failed(clip=clip, error="its job was lost (Redis restarted): clip again")
+                Clip.objects.filter(pk=clip.pk).update(
+                    status=Clip.Status.FAILED,
+                    error="its job was lost (Redis restarted): clip again",
+                )
     except UNAVAILABLE:
         pass  # Redis is away: next round
 
@@ -305,7 +311,7 @@ def replay_update(*, replay: Replay, title: str | None = None, hidden: bool | No
     return replay
 
 
-def _remove_files(token: str) -> None:
+def remove_files(token: str) -> None:
     for path in replay_files(token):
         path.unlink(missing_ok=True)
 
@@ -313,10 +319,15 @@ def _remove_files(token: str) -> None:
 def replay_delete(*, replay: Replay) -> None:
     """The row and its files (and the FLVs it was made from). A download in progress ends
     with the bytes nginx had already opened; the player's next range request gets 404."""
-    sources = [Path(r.path) for r in replay.broadcast.recordings.exclude(path="")]
+    recordings = replay.broadcast.recordings.all()
+    sources = [Path(r.path) for r in recordings if r.path]
     token = replay.token
-    replay.delete()
-    _remove_files(token)
+    with transaction.atomic():
+        # The rows too: a broadcast without a replay but with recordings would be
+        # scheduled again (recordings_reconcile).
+        recordings.delete()
+        replay.delete()
+    remove_files(token)
     for path in sources:
         path.unlink(missing_ok=True)
 
@@ -356,68 +367,3 @@ def replays_expire(*, now=None) -> int:
         replay_delete(replay=replay)
         deleted += 1
     return deleted
-
-
-# --- clips ------------------------------------------------------------------------
-
-
-def _clip_source(broadcast: Broadcast, replay: Replay | None) -> tuple[Path, float]:
-    """The file to cut from and how many seconds of media it holds now."""
-    if replay is not None:
-        if replay.status != Replay.Status.READY:
-            raise ClipRefused("This replay is not ready yet.")
-        return replay_files(replay.token)[0], replay.duration or 0.0
-    recording = broadcast.recordings.filter(status=Recording.Status.RECORDING).last()
-    if broadcast.ended_at is not None or recording is None:
-        raise ClipRefused("This channel is not being recorded right now, so it can't be clipped.")
-    return Path(recording.path), (timezone.now() - recording.started_at).total_seconds()
-
-
-def clip_create(
-    *,
-    user,
-    broadcast: Broadcast,
-    replay: Replay | None = None,
-    title: str,
-    length: float = CLIP_DEFAULT_SECONDS,
-    start: float | None = None,
-) -> Clip:
-    """A clip of a live broadcast's last `length` seconds, or of a replay from `start`."""
-    title = " ".join(title.split())[:140]
-    if not title:
-        raise ClipRefused("Give the clip a title.")
-    if not CLIP_MIN_SECONDS <= length <= CLIP_MAX_SECONDS:
-        raise ClipRefused(f"A clip is {CLIP_MIN_SECONDS} to {CLIP_MAX_SECONDS} seconds long.")
-    source, available = _clip_source(broadcast, replay)
-    if replay is None:
-        start = max(0.0, available - length)
-    elif start is None or not 0 <= start < available:
-        raise ClipRefused(f"Start between 0 and {int(available)} seconds.")
-    clip = Clip.objects.create(
-        channel=broadcast.channel,
-        broadcast=broadcast,
-        replay=replay,
-        created_by=user,
-        title=title,
-        start=start,
-        length=min(length, available - start) if replay else length,
-    )
-    clip_id, path = clip.pk, str(source)
-    transaction.on_commit(lambda: jobs.enqueue_clip_cut(clip_id, path))
-    return clip
-
-
-def clip_ready(*, clip: Clip, duration: float) -> None:
-    Clip.objects.filter(pk=clip.pk).update(
-        status=Clip.Status.READY, duration=duration, error="", ready_at=timezone.now()
-    )
-
-
-def clip_failed(*, clip: Clip, error: str) -> None:
-    Clip.objects.filter(pk=clip.pk).update(status=Clip.Status.FAILED, error=error[:4000])
-
-
-def clip_delete(*, clip: Clip) -> None:
-    token = clip.token
-    clip.delete()
-    _remove_files(token)

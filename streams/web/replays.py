@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from streams import selectors as core_selectors
 from streams.api.throttles import ClipRateThrottle
 from streams.models import Channel
-from streams.replays import selectors, services
+from streams.replays import clips, selectors, services
 from streams.replays.models import Clip, Replay
 
 FILE_TYPES = {"mp4": "video/mp4", "jpg": "image/jpeg"}
@@ -40,8 +40,8 @@ def replay(request: HttpRequest, username: str, replay_id: int) -> HttpResponse:
         "chat": selectors.replay_chat(replay) if replay.status == Replay.Status.READY else [],
         "title_draft": request.session.pop(TITLE_DRAFT, None),
         "clips": [c for c in replay.clips.all() if selectors.clip_visible(c, request.user)],
-        "clip_min": services.CLIP_MIN_SECONDS,
-        "clip_max": services.CLIP_MAX_SECONDS,
+        "clip_min": clips.CLIP_MIN_SECONDS,
+        "clip_max": clips.CLIP_MAX_SECONDS,
         "clip_draft": clip_draft(request),
     }
     response = render(request, "streams/replay.html", context)
@@ -142,7 +142,7 @@ def clip_delete(request: HttpRequest, slug: str) -> HttpResponse:
     ):
         raise Http404("No such clip")
     channel = clip.channel
-    services.clip_delete(clip=clip)
+    clips.clip_delete(clip=clip)
     messages.success(request, "The clip was deleted.")
     return redirect(channel)
 
@@ -169,9 +169,9 @@ def _number(value: str, default: float | None) -> float | None:
     try:
         number = float(value)
     except ValueError:
-        raise services.ClipRefused("Lengths and times are numbers of seconds.") from None
+        raise clips.ClipRefused("Lengths and times are numbers of seconds.") from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise services.ClipRefused("Lengths and times are numbers of seconds.")
+        raise clips.ClipRefused("Lengths and times are numbers of seconds.")
     return number
 
 
@@ -191,12 +191,12 @@ def clip_create(request: HttpRequest, username: str, replay_id: int | None = Non
         )
         return redirect(back)
     try:
-        length = _number(request.POST.get("length"), services.CLIP_DEFAULT_SECONDS)
+        length = _number(request.POST.get("length"), clips.CLIP_DEFAULT_SECONDS)
         start = _number(request.POST.get("start"), None)
         broadcast = replay.broadcast if replay else channel.live_broadcast
         if broadcast is None:
-            raise services.ClipRefused("The channel is offline: clip one of its past broadcasts.")
-        clip = services.clip_create(
+            raise clips.ClipRefused("The channel is offline: clip one of its past broadcasts.")
+        clip = clips.clip_create(
             user=request.user,
             broadcast=broadcast,
             replay=replay,
@@ -204,7 +204,7 @@ def clip_create(request: HttpRequest, username: str, replay_id: int | None = Non
             length=length,
             start=start,
         )
-    except services.ClipRefused as refused:
+    except clips.ClipRefused as refused:
         messages.error(request, str(refused))
         # The form shows again with what was typed (clip_draft()).
         request.session[DRAFT] = {

@@ -100,3 +100,25 @@ def test_a_replay_whose_job_redis_lost_is_queued_again_and_a_clip_fails(
     assert jobs.job_known(jobs.replay_job_id(replay.pk))
     clip.refresh_from_db()
     assert clip.status == Clip.Status.FAILED and "lost" in clip.error
+
+
+def test_a_broadcast_that_ended_while_paused_for_disk_still_gets_its_replay(
+    recording, redis_server, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from streams.models import Broadcast
+    from streams.replays import services
+
+    # Paused (nginx closed the file: on_record_done made it DONE), then the stream ended.
+    Recording.objects.update(status=Recording.Status.DONE)
+    Broadcast.objects.update(ended_at=timezone.now() - timedelta(minutes=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.recordings_reconcile()
+    replay = Replay.objects.get()
+    assert jobs.job_known(jobs.replay_job_id(replay.pk))
+    # Deleted by its owner: never scheduled again.
+    services.replay_delete(replay=Replay.objects.select_related("broadcast").get())
+    with django_capture_on_commit_callbacks(execute=True):
+        services.recordings_reconcile()
+    assert not Replay.objects.exists() and not Recording.objects.exists()
