@@ -14,7 +14,7 @@ RESERVED_USERNAMES = frozenset(
     live login logout media me moderator new null password popular privacy
     robots.txt root rtmp search settings signup static staff stat stats status
     stream streams support system terms thumbnails thumbs undefined unsubscribe
-    user users video videos viewers watch www
+    user users video videos viewers watch www clip clips replay replays _replay_files
     """.split()
 )
 

@@ -357,6 +357,21 @@ ECHO_HLS_PATH = Path(os.getenv("ECHO_HLS_PATH", str(BASE_DIR / "var" / "hls")))
 # Live thumbnails, written by nginx's exec_push ffmpeg and served by nginx.
 ECHO_THUMBS_PATH = Path(os.getenv("ECHO_THUMBS_PATH", str(ECHO_HLS_PATH.parent / "thumbs")))
 ECHO_THUMBS_URL = os.getenv("ECHO_THUMBS_URL", "/thumbs/")
+# Past broadcasts and clips (streams/replays/). nginx-rtmp records each broadcast as FLV
+# here (never served); the worker remuxes it to MP4 into ECHO_REPLAYS_PATH, which nginx
+# serves only through X-Accel-Redirect from Django (an `internal` location).
+ECHO_RECORDINGS_PATH = Path(
+    os.getenv("ECHO_RECORDINGS_PATH", str(ECHO_HLS_PATH.parent / "recordings"))
+)
+ECHO_REPLAYS_PATH = Path(os.getenv("ECHO_REPLAYS_PATH", str(ECHO_HLS_PATH.parent / "replays")))
+# Replays older than this many days are deleted with their files (0: kept forever).
+ECHO_REPLAY_RETENTION_DAYS = envint("ECHO_REPLAY_RETENTION_DAYS", "30")
+# Below this much free space (MB) on the recordings' disk, recording pauses.
+ECHO_RECORDING_MIN_FREE_MB = envint("ECHO_RECORDING_MIN_FREE_MB", "2048")
+# Seconds between a failed replay job's attempts (two retries, then it stays FAILED).
+ECHO_JOB_RETRY_SECONDS = [int(v) for v in envlist("ECHO_JOB_RETRY_SECONDS", "10,60")]
+# Clips one user may request, per hour (DRF's rate syntax, shared by page and API).
+ECHO_CLIP_RATE = os.getenv("ECHO_CLIP_RATE", "10/hour")
 # TLS certificate and key (PEM paths) for HTTPS and RTMPS, terminated by nginx; empty: none.
 ECHO_TLS_CERTIFICATE = os.getenv("ECHO_TLS_CERTIFICATE", "")
 ECHO_TLS_CERTIFICATE_KEY = os.getenv("ECHO_TLS_CERTIFICATE_KEY", "")

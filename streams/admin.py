@@ -88,3 +88,4 @@ class FollowAdmin(admin.ModelAdmin):
 
 # The rooms' admin pages (Django's autodiscovery imports only this module).
 import streams.chat.admin  # noqa: E402, F401
+import streams.replays.admin  # noqa: E402, F401

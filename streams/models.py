@@ -192,4 +192,5 @@ from streams.chat.models import (  # noqa: E402, F401
     ChatRestriction,
     ChatSettings,
 )
+from streams.replays.models import Clip, Recording, Replay, ReplaySettings  # noqa: E402, F401
 from streams.social.models import Follow  # noqa: E402, F401

@@ -103,6 +103,8 @@ def point_settings_at(settings, config: NginxConfig, tmp_path: Path) -> None:
     settings.ECHO_NGINX_CONTROL_URL = f"http://127.0.0.1:{config.control_port}"
     settings.ECHO_HLS_PATH = Path(config.hls_path)
     settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
+    settings.ECHO_RECORDINGS_PATH = Path(config.recordings_path)
+    settings.ECHO_REPLAYS_PATH = Path(config.replays_path)
 
 
 @contextlib.contextmanager
@@ -221,6 +223,8 @@ def web_server_env(settings, redis_url: str) -> dict[str, str]:
         ECHO_CONTROL_PORT=str(settings.ECHO_CONTROL_PORT),
         ECHO_HLS_PATH=str(settings.ECHO_HLS_PATH),
         ECHO_THUMBS_PATH=str(settings.ECHO_THUMBS_PATH),
+        ECHO_RECORDINGS_PATH=str(settings.ECHO_RECORDINGS_PATH),
+        ECHO_REPLAYS_PATH=str(settings.ECHO_REPLAYS_PATH),
         LOG_LEVEL="WARNING",
     )
     return env

@@ -61,6 +61,14 @@ class RtmpServer:
     def thumbs_dir(self) -> Path:
         return Path(self.config.thumbs_path)
 
+    @property
+    def recordings_dir(self) -> Path:
+        return Path(self.config.recordings_path)
+
+    @property
+    def replays_dir(self) -> Path:
+        return Path(self.config.replays_path)
+
     def ingest_url(self, key: str) -> str:
         return f"rtmp://127.0.0.1:{self.config.rtmp_port}/ingest/{key}"
 
@@ -98,6 +106,8 @@ def nginx_config(
         prefix=str(tmp_path / "nginx"),
         hls_path=str(tmp_path / "hls"),
         thumbs_path=str(tmp_path / "thumbs"),
+        recordings_path=str(tmp_path / "recordings"),
+        replays_path=str(tmp_path / "replays"),
         acme_webroot=str(tmp_path / "acme"),
         http_listen=f"127.0.0.1:{free_port()}",
         rtmp_port=free_port(),
@@ -158,6 +168,8 @@ def live_server_nginx_config(live_server, settings, tmp_path: Path, **overrides)
     )
     settings.ECHO_HLS_PATH = Path(config.hls_path)
     settings.ECHO_THUMBS_PATH = Path(config.thumbs_path)
+    settings.ECHO_RECORDINGS_PATH = Path(config.recordings_path)
+    settings.ECHO_REPLAYS_PATH = Path(config.replays_path)
     return config
 
 

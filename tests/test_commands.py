@@ -58,6 +58,13 @@ def test_the_production_units_run_the_documented_commands():
     assert "--port 0 " in redis_unit["ExecStart"] and '--save "" ' in redis_unit["ExecStart"]
     assert socket.startswith(f"/run/{redis_unit['RuntimeDirectory']}/")
     assert not any(line.startswith("ECHO_VIEWERS_PATH=") for line in env)
+    # The job worker (replays, clips) runs the command run_platform runs, after Redis.
+    worker = unit("echo-worker.service")
+    assert worker["Service"]["ExecStart"] == (
+        "/opt/echo/.venv/bin/python /opt/echo/manage.py run_worker"
+    )
+    assert "echo-redis.service" in worker["Unit"]["Wants"]
+    assert worker["Service"]["EnvironmentFile"] == "/etc/echo/echo.env"
     reconcile = unit("echo-reconcile.service")["Service"]
     assert reconcile["ExecStart"].endswith("manage.py reconcile_broadcasts --loop --interval 5")
     assert reconcile["EnvironmentFile"] == "/etc/echo/echo.env"
@@ -115,6 +122,7 @@ class Platform:
     """`manage.py run_platform` as a child process on free ports, with its own database."""
 
     def __init__(self, tmp_path: Path, *args: str):
+        self.tmp_path = tmp_path
         self.http_port, self.rtmp_port = free_port(), free_port()
         self.django_port, self.control_port = free_port(), free_port()
         self.database = tmp_path / "db.sqlite3"
@@ -236,8 +244,12 @@ def test_run_platform_serves_the_site_streams_the_demo_and_stops_cleanly(platfor
         wait_for(demo_playlist, timeout=45, message="the demo's HLS playlist")
     except AssertionError as error:
         raise AssertionError(f"{error}\n{platform.output}") from None
+    # The demo is recorded (nginx's FLV, started by Django), for its replay by the worker.
+    recordings = platform.tmp_path / "recordings"
+    wait_for(lambda: list(recordings.glob("demo-*.flv")), timeout=15, message="a recording")
     children = platform.children()
-    assert len(children) == 4  # redis, gunicorn, nginx, demo
+    assert len(children) == 5  # redis, gunicorn, worker, nginx, demo
+    assert platform.child("run_worker") in children
     # The Redis run_platform started, on the socket REDIS_URL names by default.
     with redis.Redis(unix_socket_path=str(platform.redis_socket)) as private_redis:
         assert private_redis.ping()

@@ -18,3 +18,14 @@ class UserRateThrottle(throttling.UserRateThrottle):
     # Logged-in clients are counted per user; the address only matters if that fails.
     def get_ident(self, request) -> str:
         return client_address(request)
+
+
+class ClipRateThrottle(UserRateThrottle):
+    """Clips per user (settings.ECHO_CLIP_RATE), the page's form and the API together."""
+
+    scope = "clips"
+
+    def get_rate(self) -> str:
+        from django.conf import settings
+
+        return settings.ECHO_CLIP_RATE

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from streams.api import chat, tokens
+from streams.api import chat, replays, tokens
 from streams.api import views as api
 
 app_name = "api"
@@ -42,6 +42,14 @@ urlpatterns = [
         chat.ChatSettingsView.as_view(),
         name="chat-settings",
     ),
+    path(
+        "channels/<str:username>/replays/",
+        replays.ChannelReplayList.as_view(),
+        name="channel-replays",
+    ),
+    path("channels/<str:username>/clips/", replays.ChannelClipList.as_view(), name="clips"),
+    path("replays/<int:pk>/", replays.ReplayDetail.as_view(), name="replay"),
+    path("clips/<slug:slug>/", replays.ClipDetail.as_view(), name="clip"),
     path("me/channel/", api.OwnChannel.as_view(), name="own-channel"),
     path("me/channel/rotate-key/", api.OwnChannelRotateKey.as_view(), name="rotate-key"),
     path("me/following/", api.FollowedChannelList.as_view(), name="following"),

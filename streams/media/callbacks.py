@@ -1,4 +1,5 @@
-"""The HTTP contract with nginx-rtmp's on_publish, on_publish_done and on_update.
+"""The HTTP contract with nginx-rtmp's on_publish, on_publish_done, on_update and
+on_record_done.
 
 Verdicts: 2xx allows, 3xx renames the stream to the Location text, anything else
 denies (and for on_update drops the publisher). So every answer here is chosen on
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from streams import services
 from streams.models import Channel
+from streams.replays import services as replays
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,8 @@ def on_publish(request: HttpRequest) -> HttpResponse:
     except DatabaseError:
         log.exception("publish refused: database unavailable")
         return _deny(503, "unavailable")
+    # Recording starts once nginx has pushed the stream to `live` (after this answer).
+    replays.recording_start_soon(broadcast_id=broadcast.pk)
     # The rename: the stream continues (and is pushed to HLS) under the public name.
     response = HttpResponse(status=302, content_type="text/plain")
     response["Location"] = broadcast.channel.name
@@ -180,4 +184,17 @@ def on_update(request: HttpRequest) -> HttpResponse:
         return _allow()
     if not still_allowed:
         return _deny(403, "ended")
+    return _allow()
+
+
+@callback
+def on_record_done(request: HttpRequest) -> HttpResponse:
+    """The live application closed a recording (the broadcast ended, or it was paused)."""
+    if request.POST.get("app") != "live" or not request.POST.get("path"):
+        return _deny(400, "malformed record_done")
+    try:
+        replays.recording_done(path=request.POST["path"][:500])
+    except DatabaseError:
+        # The reconcile loop finishes recordings whose broadcast ended without this.
+        log.exception("record_done not recorded: database unavailable")
     return _allow()

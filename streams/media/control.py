@@ -51,3 +51,27 @@ def ingest_publishers() -> dict[str, str] | None:
                 if client.find("publishing") is not None:
                     publishers[client.findtext("id", "")] = stream.findtext("name", "")
     return publishers
+
+
+def _record(action: str, name: str) -> str | None:
+    """rtmp_control's record start/stop for the live application's `name`: the FLV's path
+    when nginx opened (or closed) a file, None when it did nothing (no such stream, already
+    recording, not recording) or cannot be asked."""
+    try:
+        # srv=1: the live application's server, the template's second RTMP server.
+        params = {"srv": "1", "app": "live", "name": name, "rec": ""}
+        body = _control_get(f"/control/record/{action}", params)
+    except (urllib.error.URLError, OSError) as exc:
+        log.warning("could not %s recording %s: %s", action, name, exc)
+        return None
+    return body.decode(errors="replace").strip() or None
+
+
+def record_start(*, name: str) -> str | None:
+    # nginx answers with the path even when it failed to open the file (permissions):
+    # callers check that the file exists.
+    return _record("start", name)
+
+
+def record_stop(*, name: str) -> str | None:
+    return _record("stop", name)

@@ -56,6 +56,10 @@ class NginxConfig:
     error_log: str = ""
     # Live preview images (streams/media/thumbnails.py): ECHO_THUMBS_PATH, required.
     thumbs_path: str = ""
+    # Broadcasts recorded as FLV (ECHO_RECORDINGS_PATH) and replays/clips served by
+    # X-Accel-Redirect (ECHO_REPLAYS_PATH); under prefix/ when empty.
+    recordings_path: str = ""
+    replays_path: str = ""
     ffmpeg: str = ""
     # TLS: the site over HTTPS and RTMPS ingest, both with this certificate (PEM paths).
     # Empty certificate: plain HTTP and RTMP only (local runs).
@@ -96,6 +100,8 @@ class NginxConfig:
             prefix=str(settings.ECHO_NGINX_PREFIX),
             hls_path=str(settings.ECHO_HLS_PATH),
             thumbs_path=str(settings.ECHO_THUMBS_PATH),
+            recordings_path=str(settings.ECHO_RECORDINGS_PATH),
+            replays_path=str(settings.ECHO_REPLAYS_PATH),
             http_listen=str(settings.ECHO_HTTP_PORT),
             rtmp_port=settings.ECHO_RTMP_PORT,
             control_port=settings.ECHO_CONTROL_PORT,
@@ -124,6 +130,8 @@ class NginxConfig:
         values = {key: str(value) if value else "" for key, value in asdict(self).items()}
         values["thumbs_path"] = self.thumbs_dir
         values["acme_webroot"] = self.acme_dir
+        values["recordings_path"] = self.recordings_dir
+        values["replays_path"] = self.replays_dir
         # nginx-rtmp's exec runs without a shell and with an empty PATH.
         values["ffmpeg"] = self.ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
         values["django_servers"] = "\n".join(
@@ -158,6 +166,14 @@ class NginxConfig:
             if self.rtmps_port:
                 ports.append(self.rtmps_port)
         return ports
+
+    @property
+    def recordings_dir(self) -> str:
+        return self.recordings_path or str(Path(self.prefix) / "recordings")
+
+    @property
+    def replays_dir(self) -> str:
+        return self.replays_path or str(Path(self.prefix) / "replays")
 
     @property
     def acme_dir(self) -> str:
@@ -222,6 +238,9 @@ def write_config(config: NginxConfig) -> Path:
     Path(config.hls_path).mkdir(parents=True, exist_ok=True)
     Path(config.thumbs_dir).mkdir(parents=True, exist_ok=True)
     Path(config.acme_dir).mkdir(parents=True, exist_ok=True)
+    # nginx's workers write recordings; the worker (same service user) writes replays.
+    Path(config.recordings_dir).mkdir(parents=True, exist_ok=True)
+    Path(config.replays_dir).mkdir(parents=True, exist_ok=True)
     path = prefix / "nginx.conf"
     path.write_text(text)
     # The rendered file holds the callback secret.

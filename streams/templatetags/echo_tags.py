@@ -57,3 +57,14 @@ def viewers(count: int | None) -> str:
     if count is None:
         return ""
     return f"{count:,} viewer" + ("" if count == 1 else "s")
+
+
+@register.filter
+def seconds(value: float | None) -> str:
+    """A replay's or clip's length as a player shows it: "0:45", "12:03", "1:02:03"."""
+    if value is None:
+        return ""
+    total = max(0, int(round(value)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

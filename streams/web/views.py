@@ -14,9 +14,11 @@ from streams import latency, selectors, services
 from streams.chat.models import MAX_MESSAGE_LENGTH
 from streams.latency import MODES
 from streams.models import Category, Follow
+from streams.replays.services import recording_enabled
 from streams.social import viewers
 from streams.web.chat import chat_context
 from streams.web.forms import ChannelSettingsForm, LatencyModeForm, RotateKeyForm
+from streams.web.replays import replays_context
 
 FOLLOWING_ON_DIRECTORY = 8
 SEARCH_RESULTS = 50
@@ -62,6 +64,7 @@ def channel(request: HttpRequest, username: str) -> HttpResponse:
         "chat_max_length": MAX_MESSAGE_LENGTH,
         # Viewers spread over the edges: each page lists them in its own order.
         "hls_urls": random.sample(channel.hls_urls, len(channel.hls_urls)),
+        **replays_context(request, channel),
     }
     return render(request, "streams/channel.html", context)
 
@@ -118,6 +121,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "rtmps_url": settings.ECHO_RTMPS_PUBLIC_URL,
         "recent_broadcasts": channel.broadcasts.select_related("category")[:10],
         **chat_context(channel),
+        "recording_enabled": recording_enabled(channel),
     }
     response = render(request, "streams/dashboard.html", context)
     # The page holds the stream key.

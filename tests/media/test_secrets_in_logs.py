@@ -1,7 +1,7 @@
 """Stream keys and the callback secret never reach a file, a file name or a log line.
 
 Real nginx-rtmp, ffmpeg and Django. Everything nginx could write to is read back: its
-prefix (logs, tmp, the rendered config), the HLS and thumbnail directories, Debian's
+prefix (logs, tmp, the rendered config), the HLS, thumbnail and recording directories, Debian's
 default /var/log/nginx/ (only the bytes appended during the test: other instances
 share it), and whatever Django logged."""
 
@@ -73,6 +73,9 @@ def test_no_secret_reaches_any_file_or_log(rtmp, alice, caplog, capfd, debian_lo
     publisher = rtmp.publish(key)
     wait_for(lambda: rtmp.playlist_ready("alice"), timeout=20, message="the playlist")
     wait_for(lambda: list(rtmp.thumbs_dir.glob("alice.jpg")), timeout=20, message="a thumbnail")
+    wait_for(
+        lambda: list(rtmp.recordings_dir.glob("alice-*.flv")), timeout=10, message="a recording"
+    )
     for path in ("/", "/alice", "/alice/status.json", "/api/channels/live/", "/hls/alice.m3u8"):
         status, body = rtmp.get(path)
         assert status == 200, path
@@ -99,7 +102,11 @@ def test_no_secret_reaches_any_file_or_log(rtmp, alice, caplog, capfd, debian_lo
     files = {}
     for config in (rtmp.config, down_config):
         files |= written_by_nginx(
-            Path(config.prefix), Path(config.hls_path), Path(config.thumbs_path)
+            Path(config.prefix),
+            Path(config.hls_path),
+            Path(config.thumbs_path),
+            Path(config.recordings_dir),
+            Path(config.replays_dir),
         )
     rendered = {Path(config.prefix) / "nginx.conf" for config in (rtmp.config, down_config)}
     logged = debian_logs.read() + caplog.text.encode() + "".join(capfd.readouterr()).encode()
@@ -117,6 +124,7 @@ def test_no_secret_reaches_any_file_or_log(rtmp, alice, caplog, capfd, debian_lo
     ingest_log = files[Path(rtmp.config.prefix) / "logs" / "rtmp-access.log"].decode()
     assert ingest_log.count("PUBLISH") >= 2
     assert any(path.suffix == ".ts" for path in files)
+    assert any(path.suffix == ".flv" and path.stat().st_size > 10_000 for path in files)
     assert "connect() failed" in (Path(down_config.prefix) / "logs" / "error.log").read_text()
 
 

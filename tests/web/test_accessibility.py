@@ -12,7 +12,9 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
+from streams.chat.models import ChatMessage
 from streams.models import Broadcast
+from streams.replays.models import Clip, Replay
 from streams.social import emails
 from streams.social.models import Follow
 from tests.browser import serious_findings
@@ -28,7 +30,7 @@ def site(transactional_db, alice, bob, charlie, games, go_live):
     alice.channel.save()
     go_live(alice, minutes_ago=42)
     ended = timezone.now() - timedelta(days=1)
-    Broadcast.objects.create(
+    past = Broadcast.objects.create(
         channel=bob.channel,
         title="Morning practice",
         started_at=ended - timedelta(hours=1),
@@ -37,7 +39,18 @@ def site(transactional_db, alice, bob, charlie, games, go_live):
     )
     for user in (alice, bob):
         Follow.objects.create(user=charlie, channel=user.channel)
-    return {"alice": alice, "bob": bob, "charlie": charlie}
+    # bob's broadcast as a replay with its chat, and a clip of it (no files needed here).
+    replay = Replay.objects.create(
+        broadcast=past, channel=bob.channel, title=past.title, status="ready", duration=3600
+    )
+    ChatMessage.objects.create(
+        channel=bob.channel, broadcast=past, author=charlie, body="hi", created_at=ended
+    )
+    clip = Clip.objects.create(
+        channel=bob.channel, broadcast=past, replay=replay, created_by=charlie,
+        title="Nice move", start=60, length=30, duration=30, status="ready",
+    )  # fmt: skip
+    return {"alice": alice, "bob": bob, "charlie": charlie, "replay": replay, "clip": clip}
 
 
 def log_in(browser_context, live_server, user) -> None:
@@ -71,6 +84,10 @@ PAGES = [
     ("signup", "/accounts/signup/", None),
     ("profile", "/accounts/profile/", "alice"),
     ("unsubscribe", unsubscribe_path, None),
+    ("replay", lambda site: site["replay"].get_absolute_url(), None),
+    ("replay-as-owner", lambda site: site["replay"].get_absolute_url(), "bob"),
+    ("replay-as-viewer", lambda site: site["replay"].get_absolute_url(), "charlie"),
+    ("clip", lambda site: site["clip"].get_absolute_url(), None),
     ("not-found", "/no-such-streamer", None),
 ]
 

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from streams import services
+from streams.replays import services as replays
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,11 @@ def reconcile_loop(*, interval: float, keep_going: Callable[[], bool]) -> None:
         else:
             if ended:
                 log.info("reconcile: ended %d lost broadcast(s)", ended)
+        try:
+            # Recordings: start, pause for disk, finish those nginx died writing.
+            replays.recordings_reconcile()
+        except Exception:
+            log.exception("reconciling recordings failed; will retry")
         deadline = time.monotonic() + interval
         while time.monotonic() < deadline and keep_going():
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))

@@ -1,5 +1,5 @@
 """Run echo.tv locally: a private Redis, a private nginx (from deploy/) in front of gunicorn,
-plus reconciliation.
+the job worker (replays and clips), plus reconciliation.
 
 `./echotv run` sets the environment (ports, URLs, secrets) and execs this command.
 """
@@ -61,7 +61,7 @@ def _stop(process: subprocess.Popen, sig: int, timeout: float) -> None:
 
 
 class Command(BaseCommand):
-    help = "Run nginx (HTTP + RTMP) and gunicorn in the foreground until Ctrl-C."
+    help = "Run nginx (HTTP + RTMP), gunicorn and the job worker in the foreground until Ctrl-C."
 
     def add_arguments(self, parser) -> None:
         # Defaults from settings (ECHO_HTTP_PORT, ...), which nginx_config renders with too.
@@ -107,6 +107,7 @@ class Command(BaseCommand):
             # First: gunicorn's workers use it from their first request.
             self._start_redis()
             self._start_gunicorn(options["django_port"], options["workers"])
+            self._start_worker()
             self._start_nginx(options, control_port)
             if options["demo"]:
                 self._start_demo(options["rtmp_port"])
@@ -158,6 +159,13 @@ class Command(BaseCommand):
         process = subprocess.Popen(command, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL)
         self.children.append(("gunicorn", process))
         _wait_for_port(process, port, "gunicorn", timeout=30)
+
+    def _start_worker(self) -> None:
+        # Replays and clips (streams/replays/jobs.py), as echo-worker.service runs it. One
+        # name per machine: its interrupted jobs are requeued when it starts again.
+        command = [sys.executable, "manage.py", "run_worker"]
+        process = subprocess.Popen(command, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL)
+        self.children.append(("worker", process))
 
     def _start_nginx(self, options: dict, control_port: int) -> None:
         # As root, workers would run as nobody and could not write var/hls.
