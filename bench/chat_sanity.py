@@ -152,8 +152,7 @@ def one_run(args) -> dict:
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "echo.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--ws-max-size", "65536",
-             "--ws", "websockets-sansio"],
+             "--port", str(port), "--log-level", "warning", "--ws-max-size", "65536"],
             cwd=ROOT, env={**os.environ, **env},
         )  # fmt: skip
         try:
