@@ -48,7 +48,9 @@ def ended_broadcast_with(go_live, user, path: Path):
 
 def alive(worker_name: str) -> bool:
     """Whether any process still runs with this worker's name on its command line."""
-    found = subprocess.run(["pgrep", "-f", f"run_worker --name {worker_name}$"], capture_output=True)
+    found = subprocess.run(
+        ["pgrep", "-f", f"run_worker --name {worker_name}$"], capture_output=True
+    )
     return found.returncode == 0
 
 
