@@ -25,7 +25,8 @@ class MediaError(Exception):
     """ffmpeg or ffprobe failed; the message is safe to show staff (paths, no secrets)."""
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """In a child process: be killed (SIGKILL) when the parent dies, however it dies."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
@@ -36,7 +37,7 @@ def _run(command: list[str], *, timeout: float) -> str:
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=timeout,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     except subprocess.TimeoutExpired:
         raise MediaError(f"{command[0]} took longer than {timeout:.0f} s") from None

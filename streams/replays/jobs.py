@@ -19,6 +19,7 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.worker import SimpleWorker
 
+from echo.redis import UNAVAILABLE
 from streams.media import recordings as media
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,17 @@ def job_known(job_id: str) -> bool:
 
 
 def enqueue_replay_build(replay_id: int) -> None:
+    """Redis away: logged, and the reconcile loop queues it once Redis is back (the row
+    stays PROCESSING with no job)."""
+    try:
+        _enqueue_replay_build(replay_id)
+    except UNAVAILABLE as exc:
+        log.warning(
+            "replay %s not queued, Redis does not answer (%s): retried later", replay_id, exc
+        )
+
+
+def _enqueue_replay_build(replay_id: int) -> None:
     queue(REPLAYS).enqueue(
         replay_build,
         replay_id,
@@ -80,15 +92,24 @@ def enqueue_replay_build(replay_id: int) -> None:
 
 
 def enqueue_clip_cut(clip_id: int, source: str) -> None:
-    queue(CLIPS).enqueue(
-        clip_cut,
-        clip_id,
-        source,
-        job_id=clip_job_id(clip_id),
-        job_timeout=CLIP_TIMEOUT,
-        failure_ttl=FAILED_KEPT_SECONDS,
-        description=f"clip {clip_id}",
-    )
+    """Redis away: the clip fails at once (its page says so), rather than waiting."""
+    try:
+        queue(CLIPS).enqueue(
+            clip_cut,
+            clip_id,
+            source,
+            job_id=clip_job_id(clip_id),
+            job_timeout=CLIP_TIMEOUT,
+            failure_ttl=FAILED_KEPT_SECONDS,
+            description=f"clip {clip_id}",
+        )
+    except UNAVAILABLE as exc:
+        from streams.replays.models import Clip
+
+        log.warning("clip %s not queued, Redis does not answer (%s)", clip_id, exc)
+        Clip.objects.filter(pk=clip_id).update(
+            status=Clip.Status.FAILED, error="the job queue (Redis) did not answer"
+        )
 
 
 def enqueue_retention() -> None:

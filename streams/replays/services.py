@@ -109,6 +109,28 @@ def recording_start(*, broadcast: Broadcast) -> Recording | None:
     return recording
 
 
+def _adopt_untracked(broadcast: Broadcast) -> None:
+    """nginx has the stream but would not start recording: it may be recording already,
+    into a file Django never heard of (it died between nginx's answer and the insert).
+    Close that file as a part of this broadcast, and start a tracked one."""
+    if timezone.now() - broadcast.started_at < timedelta(seconds=START_RETRY_SECONDS):
+        return  # recording_start_soon() may still be starting it
+    path = control.record_stop(name=broadcast.channel.name)
+    if path is None or not Path(path).is_file():
+        return
+    log.warning("recording %s of %s was untracked: kept as a part", path, broadcast.channel.name)
+    Recording.objects.create(
+        broadcast=broadcast,
+        path=path,
+        status=Recording.Status.DONE,
+        started_at=broadcast.started_at,
+        ended_at=timezone.now(),
+        note="adopted: nginx was recording without Django knowing",
+    )
+    time.sleep(1)  # nginx names files by the second: the next one needs a name of its own
+    recording_start(broadcast=broadcast)
+
+
 def recording_start_soon(*, broadcast_id: int) -> None:
     """recording_start() in a thread once the publish is committed, retried until nginx
     has the stream in `live` (a fraction of a second after on_publish's answer)."""
@@ -175,8 +197,8 @@ def recordings_reconcile() -> None:
         elif recording is None and recording_enabled(broadcast.channel):
             if reason:
                 _pause_note(broadcast, reason)
-            else:
-                recording_start(broadcast=broadcast)
+            elif recording_start(broadcast=broadcast) is None:
+                _adopt_untracked(broadcast)
     cut_short = Recording.objects.filter(
         status__in=[Recording.Status.RECORDING, Recording.Status.PAUSED],
         broadcast__ended_at__lt=timezone.now() - RECORD_DONE_GRACE,

@@ -138,3 +138,20 @@ def test_a_refused_clip_form_comes_back_with_what_was_typed(alice, bob, logged_i
     assert 'value="My great moment"' in page and 'value="99"' in page
     # Shown once: the next visit has an empty form again.
     assert "My great moment" not in viewer.get("/alice").content.decode()
+
+
+@pytest.mark.django_db
+def test_with_redis_down_a_clip_fails_at_once_and_the_page_says_so(
+    alice, bob, logged_in, go_live, redis_server, django_capture_on_commit_callbacks
+):
+    from streams.replays.models import Recording
+
+    Recording.objects.create(broadcast=go_live(alice), path="/nowhere/alice-1.flv")
+    redis_server.stop()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in(bob).post("/alice/clip", {"title": "x", "length": "30"})
+    clip = Clip.objects.get()
+    assert response.status_code == 302 and response["Location"] == clip.get_absolute_url()
+    assert clip.status == Clip.Status.FAILED and "Redis" in clip.error
+    page = logged_in(bob).get(clip.get_absolute_url()).content.decode()
+    assert "could not be cut" in page

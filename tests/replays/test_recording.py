@@ -2,8 +2,10 @@
 queues the job, the real worker remuxes, nginx serves the MP4 with byte ranges."""
 
 import urllib.request
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from streams.chat.models import ChatMessage
 from streams.models import Broadcast
@@ -116,3 +118,24 @@ def test_a_channel_that_turned_recording_off_is_not_recorded(rtmp, replay_worker
     wait_for(lambda: Broadcast.objects.get(pk=broadcast.pk).ended_at, timeout=10, message="end")
     assert not Recording.objects.exists() and not Replay.objects.exists()
     assert not list(rtmp.recordings_dir.iterdir())
+
+
+def test_a_recording_django_lost_track_of_is_adopted_and_kept(rtmp, replay_worker, alice):
+    publisher = rtmp.publish(alice.channel.stream_key, duration=8, **SMALL)
+    broadcast = broadcast_of(alice.channel)
+    lost = recording_of(broadcast)
+    # Django died between nginx's answer and the insert: nginx records, nobody knows.
+    Recording.objects.all().delete()
+    # Long enough ago that the start-up retries are over.
+    Broadcast.objects.update(started_at=timezone.now() - timedelta(minutes=1))
+    wait_for(lambda: rtmp.recordings_dir.joinpath(lost.path.rsplit("/", 1)[1]).stat().st_size
+             > 50_000, timeout=10, message="some of it recorded")  # fmt: skip
+    services.recordings_reconcile()
+    adopted = Recording.objects.get(status=Recording.Status.DONE)
+    assert adopted.path == lost.path and "adopted" in adopted.note
+    first_part = float(probe(adopted.path)["format"]["duration"])
+    recording_of(broadcast)  # and a tracked one goes on
+    assert publisher.wait(timeout=30) == 0
+    replay = replay_of(broadcast, worker=replay_worker)
+    assert Recording.objects.exclude(path="").count() == 2
+    assert replay.duration >= first_part + 1  # both parts

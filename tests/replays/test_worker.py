@@ -46,6 +46,14 @@ def ended_broadcast_with(go_live, user, path: Path):
     return broadcast
 
 
+def alive(worker_name: str) -> bool:
+    """Whether any process still runs with this worker's name on its command line."""
+    found = subprocess.run(
+        ["pgrep", "-f", f"run_worker --name {worker_name}$"], capture_output=True
+    )
+    return found.returncode == 0
+
+
 def ffmpeg_writing(directory: Path) -> list[Path]:
     return list(directory.glob(".*.part"))
 
@@ -62,12 +70,15 @@ def test_a_job_killed_halfway_runs_again_when_the_worker_restarts(
     services.replay_schedule(broadcast=broadcast)
 
     wait_for(lambda: ffmpeg_writing(replays), timeout=20, interval=0.02, message="the remux")
+    assert alive(worker.name)
     worker.kill()
     [part] = ffmpeg_writing(replays)
     size = part.stat().st_size
     time.sleep(0.5)
     # ffmpeg died with the worker (PR_SET_PDEATHSIG): nothing goes on writing.
     assert not part.exists() or part.stat().st_size == size
+    # Nor does anything the worker forked (rq's scheduler) outlive it.
+    wait_for(lambda: not alive(worker.name), timeout=5, message="the worker's children to die")
     replay = Replay.objects.get()
     assert replay.status == Replay.Status.PROCESSING and replay.attempts == 1
     assert not services.replay_files(replay.token)[0].exists()

@@ -2,10 +2,12 @@
 echo-worker.service run it: one process per --name, jobs one at a time."""
 
 import logging
+import os
 import socket
 
 from django.core.management.base import BaseCommand
 
+from streams.media import recordings
 from streams.replays import jobs
 
 
@@ -21,6 +23,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, name: str, **options) -> None:
+        # rq forks its scheduler (retries' delays): killed with the worker, not orphaned.
+        os.register_at_fork(after_in_child=recordings.die_with_parent)
         jobs.remove_stale_scratch()
         requeued = jobs.requeue_abandoned(name)
         if requeued:
