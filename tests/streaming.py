@@ -22,10 +22,21 @@ from streams.media.nginx import NginxConfig, start_private_nginx, stop_private_n
 CALLBACK_SECRET = "test-callback-secret-0123456789"
 
 
+# Ports this test process has handed out. The kernel may give a port back for the asking
+# once its socket is closed, and one config asks for several before nginx binds any: two
+# of them the same port made nginx fail to start (seen under load).
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free loopback port that this run has not handed out already")
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str = ""):
