@@ -58,5 +58,7 @@ def test_every_fragment_is_one_gop_and_starts_on_a_keyframe(rtmp, alice, bob, ch
         assert [duration for _, duration in fragments[1:]] == pytest.approx(
             [gop] * (len(fragments) - 1), abs=0.1
         ), (name, fragments)
-        newest = fragments[-2:]
+        # The newest (and, for short GOPs, the one before): hls_cleanup removes a fragment
+        # 8 s after nginx closed it, so an 8 s GOP's previous fragment may be gone already.
+        newest = fragments[-1:] if gop >= 4 else fragments[-2:]
         assert all(first_video_packet_is_a_keyframe(rtmp.hls_dir / uri) for uri, _ in newest)
