@@ -49,6 +49,12 @@ class DelayingProxy:
             self._loop.run_forever()
         finally:
             self._server.close()
+            # Connections still open (the browser's keep-alives) end with the proxy.
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
 
     async def _connection(self, client_reader, client_writer) -> None:
         try:
