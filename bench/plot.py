@@ -51,6 +51,8 @@ def plot(report: dict, output: Path) -> None:
     near.legend(fontsize=8, ncol=2, loc="upper right")
     near.set_title("echo.tv glass-to-glass latency (per-second median)", fontsize=10)
     if baseline:
+        far.set_ylim(bottom=0)
+        far.ticklabel_format(axis="y", useOffset=False)
         far.set_ylabel("s")
         far.grid(alpha=0.3)
         far.legend(fontsize=8, loc="lower right")

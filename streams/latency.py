@@ -20,14 +20,14 @@ class LatencyMode(models.TextChoices):
 @dataclass(frozen=True)
 class Mode:
     keyframe_seconds: float
-    delay: str  # glass-to-glass p50, bench/results/latency-20261203-162323.json (README)
+    delay: str  # glass-to-glass p50, bench/results/latency-20261203-165414.json (README)
     # Measured fragment lengths that mean the encoder uses this mode's keyframe interval.
     fragments_up_to: float
 
 
 MODES = {
-    LatencyMode.LOWEST: Mode(keyframe_seconds=0.5, delay="0.9", fragments_up_to=0.75),
-    LatencyMode.LOW: Mode(keyframe_seconds=1.0, delay="1.4", fragments_up_to=1.3),
+    LatencyMode.LOWEST: Mode(keyframe_seconds=0.5, delay="0.75", fragments_up_to=0.75),
+    LatencyMode.LOW: Mode(keyframe_seconds=1.0, delay="1.25", fragments_up_to=1.3),
 }
 
 
