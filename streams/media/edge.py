@@ -14,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.template import Context, Engine
 
-from streams.media.nginx import stop_private_nginx, wait_until_listening
+from streams.media.nginx import run_nginx, stop_private_nginx
 
 TEMPLATE = Path(settings.BASE_DIR) / "deploy" / "edge.conf.template"
 _MISSING = "@@MISSING@@"
@@ -121,18 +121,7 @@ def write_edge_config(config: EdgeConfig) -> Path:
 def start_private_edge(config: EdgeConfig, *, timeout: float = 10.0) -> subprocess.Popen:
     """Render and run an edge in the foreground; returns once it listens."""
     conf = write_edge_config(config)
-    process = subprocess.Popen(
-        ["nginx", "-p", config.prefix, "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_until_listening(process, [config.port], timeout=timeout)
-    except RuntimeError as exc:
-        process.kill()
-        errors = process.stderr.read().decode(errors="replace") if process.poll() else ""
-        raise RuntimeError(f"edge nginx: {exc} {errors}".strip()) from None
-    return process
+    return run_nginx(config.prefix, conf, [config.port], timeout=timeout, name="edge nginx")
 
 
 def stop_private_edge(process: subprocess.Popen) -> None:

@@ -254,18 +254,24 @@ def start_private_nginx(config: NginxConfig, *, timeout: float = 10.0) -> subpro
     Returns once the HTTP and RTMP ports accept connections; raises RuntimeError
     (with the error log) if nginx exits or does not listen in time.
     """
-    conf = write_config(config)
+    return run_nginx(config.prefix, write_config(config), config.ports(), timeout=timeout)
+
+
+def run_nginx(
+    prefix: str, conf: Path, ports: list[int], *, timeout: float, name: str = "nginx"
+) -> subprocess.Popen:
+    """nginx in the foreground with this prefix and config, once it listens on ports."""
     process = subprocess.Popen(
-        ["nginx", "-p", config.prefix, "-c", str(conf), "-g", "daemon off;"],
+        ["nginx", "-p", prefix, "-c", str(conf), "-g", "daemon off;"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
-        wait_until_listening(process, config.ports(), timeout=timeout)
+        wait_until_listening(process, ports, timeout=timeout)
     except RuntimeError as exc:
         process.kill()
         errors = process.stderr.read().decode(errors="replace") if process.poll() else ""
-        raise RuntimeError(f"nginx: {exc} {errors}".strip()) from None
+        raise RuntimeError(f"{name}: {exc} {errors}".strip()) from None
     return process
 
 
