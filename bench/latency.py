@@ -15,6 +15,7 @@ See bench/README.md. Not a test: run it by hand on a quiet machine.
 
 import argparse
 import functools
+import getpass
 import json
 import os
 import platform
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.network import DelayingProxy  # noqa: E402
 from bench.pattern import Camera  # noqa: E402
 from bench.report import print_table, summarize  # noqa: E402
-from bench.stack import Bench, Variant  # noqa: E402
+from bench.stack import Bench, Variant, free_port  # noqa: E402
 from bench.watch import PlaylistWatcher  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 (the same browser as the tests)
 
@@ -57,21 +58,27 @@ DEFAULTS_NGINX = {
 }
 
 
-def variant_name(keyframes: str, network: tuple[float, float] | None) -> str:
+def variant_name(keyframes: str, network: tuple[float, float] | str | None) -> str:
     name = "defaults" if keyframes == "defaults" else f"{keyframes}s"
+    if network == "edge":
+        return f"{name}@edge"
     return name if network is None else f"{name}@{network[0]:g}ms"
 
 
 def variants(options: argparse.Namespace) -> list[Variant]:
     """One per keyframe interval (echo's configuration) and "defaults", on loopback; then
-    the --network-variants again behind each --networks round trip and jitter."""
+    the --network-variants again behind each --networks round trip and jitter, and the
+    --edge-variants through an edge (deploy/edge.conf.template) in front of the origin."""
     networks = [None]
     for item in filter(None, options.networks.split(",")):
         rtt, _, jitter = item.partition(":")
         networks.append((float(rtt), float(jitter or 0)))
+    networks.append("edge")
     chosen = []
     for network in networks:
-        names = options.variants if network is None else options.network_variants
+        names = {None: options.variants, "edge": options.edge_variants}.get(
+            network, options.network_variants
+        )
         for keyframes in filter(None, names.split(",")):
             if keyframes == "defaults":
                 variant = Variant("defaults", nginx=dict(DEFAULTS_NGINX), hls_config="{}")
@@ -88,7 +95,8 @@ def variants(options: argparse.Namespace) -> list[Variant]:
                     pattern, _, path = item.partition("=")
                     variant.routes.append((pattern, Path(path).resolve()))
             variant.name = variant_name(keyframes, network)
-            variant.network = network
+            variant.edge = network == "edge"
+            variant.network = None if variant.edge else network
             chosen.append(variant)
     return chosen
 
@@ -108,6 +116,10 @@ def warm_up(page_url: str) -> None:
         with urllib.request.urlopen(origin + path, timeout=10) as response:
             response.read()
 
+
+# The edge variants' page is fulfilled by Playwright (LatencyBench.through_edge): Chromium
+# then takes it for a public page, and a public page may not fetch from loopback.
+EDGE_ARGS = ["--disable-features=LocalNetworkAccessChecks"]
 
 FIRST_FRAME = "() => window.__bench && window.__bench.firstFrameMs !== null"
 
@@ -135,6 +147,12 @@ class LatencyBench(Bench):
             context.add_init_script(script=probe)
             for pattern, path in variant.routes:
                 context.route(pattern, functools.partial(fulfill_with, path))
+            if self.edge_url:
+                # The page and status.json name the edge as the one place to fetch HLS,
+                # as ECHO_HLS_EDGE_URLS would (one gunicorn serves every variant).
+                channel_path = url.rsplit("/", 1)[1]
+                for glob in (f"**/{channel_path}", f"**/{channel_path}/status.json"):
+                    context.route(glob, self.through_edge)
             page = context.new_page()
             if self.options.console:
                 log = open(self.options.console, "a")  # noqa: SIM115 (closed with the page)
@@ -145,6 +163,13 @@ class LatencyBench(Bench):
             context.close()
             raise
         return context, page
+
+    edge_url = ""
+
+    def through_edge(self, route, request=None) -> None:
+        response = route.fetch()
+        body = response.text().replace('"/hls/', f'"{self.edge_url}/hls/')
+        route.fulfill(response=response, body=body)
 
     # --- one measurement ---------------------------------------------------
 
@@ -162,8 +187,19 @@ class LatencyBench(Bench):
         )
         keep_dir = prefix if options.keep else None
         watcher = PlaylistWatcher(http, self.hls_path, channel, keep_dir=keep_dir)
-        proxy = None
+        proxy = edge = None
         viewer_http = http
+        if variant.edge:
+            from streams.media.edge import EdgeConfig, start_private_edge
+
+            edge_config = EdgeConfig(
+                prefix=str(prefix / "edge"),
+                listen=f"127.0.0.1:{free_port()}",
+                origin=config.http_listen,
+                user=getpass.getuser() if os.geteuid() == 0 else "",
+            )
+            edge = start_private_edge(edge_config)
+            self.edge_url = f"http://{edge_config.listen}"
         if variant.network is not None:
             rtt, jitter = variant.network
             proxy = DelayingProxy(self.ports["http"], rtt_ms=rtt, jitter_ms=jitter)
@@ -222,6 +258,11 @@ class LatencyBench(Bench):
             self.stop_nginx(nginx_process)
             if proxy is not None:
                 proxy.stop()
+            if edge is not None:
+                from streams.media.edge import stop_private_edge
+
+                stop_private_edge(edge)
+                self.edge_url = ""
         return {
             "variant": variant.name,
             "nginx": {
@@ -233,6 +274,7 @@ class LatencyBench(Bench):
             "keyframe_seconds": variant.keyframe_seconds,
             "network": variant.network
             and {"rtt_ms": variant.network[0], "jitter_ms": variant.network[1]},
+            "edge": variant.edge,
             "connect_to_first_frame_s": connect_to_first_frame,
             "publish_to_playable_s": publish_to_playable,
             "on_publish_to_playable_s": on_publish_to_playable,
@@ -263,7 +305,7 @@ def run(options: argparse.Namespace) -> dict:
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS + EDGE_ARGS, headless=True
             )
             try:
                 for number, variant, channel in channels:
@@ -319,6 +361,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--networks", default="50:20,150:40",
                         help="viewer networks RTT:JITTER ms (bench/network.py), comma-separated; '' for none")  # fmt: skip
     parser.add_argument("--network-variants", default="0.5,1", help="variants run on each network")
+    parser.add_argument("--edge-variants", default="0.5",
+                        help="variants run through an edge cache (deploy/edge.conf.template); '' for none")  # fmt: skip
     parser.add_argument("--connect-viewer", default="0.5s",
                         help="variants with a viewer waiting before the encoder connects")  # fmt: skip
     parser.add_argument(
@@ -341,7 +385,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     options = parser.parse_args(argv)
     if options.runs < 1 or options.duration <= 0 or options.warmup < 0:
         parser.error("--runs ≥ 1, --duration > 0 and --warmup ≥ 0")
-    for names in (options.variants, options.network_variants):
+    for names in (options.variants, options.network_variants, options.edge_variants):
         for name in filter(None, names.split(",")):
             if name != "defaults" and not re.fullmatch(r"\d+(\.\d+)?", name):
                 parser.error(f"a variant is a keyframe interval in seconds or defaults: {name!r}")

@@ -32,6 +32,7 @@ class Variant:
     routes: list[tuple[str, Path]] = dataclasses.field(default_factory=list)  # (URL glob, file)
     keyframe_seconds: float = 1.0  # the camera's encoder
     network: tuple[float, float] | None = None  # (round trip, jitter) ms: bench/network.py
+    edge: bool = False  # viewers fetch HLS through an edge cache (bench/latency.py)
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
