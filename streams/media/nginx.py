@@ -231,7 +231,7 @@ def write_config(config: NginxConfig) -> Path:
     """Render into config.prefix and create every directory nginx will write to."""
     text = render_config(config)
     prefix = Path(config.prefix)
-    for sub in ("logs", "tmp", "cache"):
+    for sub in ("logs", "tmp"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     # Logs name client addresses and public names: the service user's business only.
     os.chmod(prefix / "logs", 0o700)
