@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,6 +21,7 @@ from django.template import Context, Engine
 log = logging.getLogger(__name__)
 
 TEMPLATE = Path(settings.BASE_DIR) / "deploy" / "nginx.conf.template"
+TRANSCODER = Path(__file__).resolve().with_name("transcoder.py")
 # A value the template names but the config lacks renders as this, and is refused.
 _MISSING = "@@MISSING@@"
 _SECRET_CHARACTERS = re.compile(r"[A-Za-z0-9._~+/=-]+")
@@ -61,6 +63,11 @@ class NginxConfig:
     recordings_path: str = ""
     replays_path: str = ""
     ffmpeg: str = ""
+    # Renditions (streams/media/transcoder.py): the transcode and renditions applications
+    # and a supervisor per broadcast, when ECHO_RENDITIONS has a ladder and
+    # ECHO_TRANSCODE_MAX allows one; the Python that runs it (this one if empty).
+    renditions: bool = False
+    python: str = ""
     # TLS: the site over HTTPS and RTMPS ingest, both with this certificate (PEM paths).
     # Empty certificate: plain HTTP and RTMP only (local runs).
     tls_certificate: str = ""
@@ -120,6 +127,7 @@ class NginxConfig:
             rtmp_live_port=settings.ECHO_RTMP_LIVE_PORT,
             rtmp_connections_per_address=settings.ECHO_RTMP_CONNECTIONS_PER_ADDRESS,
             limit_conn_per_address=settings.ECHO_HTTP_CONNECTIONS_PER_ADDRESS,
+            renditions=bool(settings.ECHO_RENDITIONS) and settings.ECHO_TRANSCODE_MAX > 0,
         )
         unknown = set(overrides) - {field.name for field in fields(cls)}
         if unknown:
@@ -134,6 +142,11 @@ class NginxConfig:
         values["replays_path"] = self.replays_dir
         # nginx-rtmp's exec runs without a shell and with an empty PATH.
         values["ffmpeg"] = self.ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
+        values["ffprobe"] = str(Path(values["ffmpeg"]).with_name("ffprobe"))
+        values["python"] = self.python or sys.executable
+        values["transcoder"] = str(TRANSCODER)
+        values["transcoder_log_dir"] = f"{self.prefix}/logs"
+        values["renditions"] = "on" if self.renditions else ""
         values["django_servers"] = "\n".join(
             f"        server {address};" for address in self.django_upstreams
         )
