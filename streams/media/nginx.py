@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATE = Path(settings.BASE_DIR) / "deploy" / "nginx.conf.template"
 TRANSCODER = Path(__file__).resolve().with_name("transcoder.py")
+RENDITIONS_DIRECTORY = "renditions"
 # A value the template names but the config lacks renders as this, and is refused.
 _MISSING = "@@MISSING@@"
 _SECRET_CHARACTERS = re.compile(r"[A-Za-z0-9._~+/=-]+")
@@ -147,6 +148,7 @@ class NginxConfig:
         values["transcoder"] = str(TRANSCODER)
         values["transcoder_log_dir"] = f"{self.prefix}/logs"
         values["renditions"] = "on" if self.renditions else ""
+        values["renditions_path"] = self.renditions_dir
         values["django_servers"] = "\n".join(
             f"        server {address};" for address in self.django_upstreams
         )
@@ -179,6 +181,11 @@ class NginxConfig:
             if self.rtmps_port:
                 ports.append(self.rtmps_port)
         return ports
+
+    @property
+    def renditions_dir(self) -> str:
+        # Inside hls_path: web servers that mount ECHO_HLS_PATH see the levels too.
+        return str(Path(self.hls_path) / RENDITIONS_DIRECTORY)
 
     @property
     def recordings_dir(self) -> str:
@@ -249,6 +256,7 @@ def write_config(config: NginxConfig) -> Path:
     # Logs name client addresses and public names: the service user's business only.
     os.chmod(prefix / "logs", 0o700)
     Path(config.hls_path).mkdir(parents=True, exist_ok=True)
+    Path(config.renditions_dir).mkdir(exist_ok=True)
     Path(config.thumbs_dir).mkdir(parents=True, exist_ok=True)
     Path(config.acme_dir).mkdir(parents=True, exist_ok=True)
     # nginx's workers write recordings; the worker (same service user) writes replays.

@@ -256,6 +256,8 @@ class Master:
         # Rewritten even when unchanged: nginx-rtmp's hls_cleanup deletes playlists it
         # has not written for a playlist length, and would take an idle master.
         if text != self.written or time.time() - self.written_at >= MASTER_REFRESH_SECONDS:
+            # nginx's cleanup removes this directory whenever it is empty.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f".{self.path.name}.tmp")
             temporary.write_text(text)
             os.replace(temporary, self.path)
