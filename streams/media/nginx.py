@@ -146,7 +146,7 @@ class NginxConfig:
         values["ffprobe"] = str(Path(values["ffmpeg"]).with_name("ffprobe"))
         values["python"] = self.python or sys.executable
         values["transcoder"] = str(TRANSCODER)
-        values["transcoder_log_dir"] = f"{self.prefix}/logs"
+        values["transcoder_log_dir"] = self.transcoder_log_dir
         values["renditions"] = "on" if self.renditions else ""
         values["renditions_path"] = self.renditions_dir
         values["django_servers"] = "\n".join(
@@ -181,6 +181,12 @@ class NginxConfig:
             if self.rtmps_port:
                 ports.append(self.rtmps_port)
         return ports
+
+    @property
+    def transcoder_log_dir(self) -> str:
+        # Written by the supervisors nginx's workers start (www-data in production), so
+        # not logs/, which only the master (root) writes.
+        return str(Path(self.prefix) / "transcoders")
 
     @property
     def renditions_dir(self) -> str:
@@ -257,6 +263,7 @@ def write_config(config: NginxConfig) -> Path:
     os.chmod(prefix / "logs", 0o700)
     Path(config.hls_path).mkdir(parents=True, exist_ok=True)
     Path(config.renditions_dir).mkdir(exist_ok=True)
+    Path(config.transcoder_log_dir).mkdir(mode=0o750, exist_ok=True)
     Path(config.thumbs_dir).mkdir(parents=True, exist_ok=True)
     Path(config.acme_dir).mkdir(parents=True, exist_ok=True)
     # nginx's workers write recordings; the worker (same service user) writes replays.

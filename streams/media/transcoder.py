@@ -6,7 +6,7 @@ server, which adds the callback secret), probes the source, runs one ffmpeg that
 it once and pushes a copy of it (``<name>.src``) and each rendition (``<name>.720p30``…)
 to the ``renditions`` application, writes the master playlist once every level's playlist
 lists fragments, and keeps it fresh; it restarts ffmpeg with a backoff when it dies, logs
-ffmpeg's output to ``<log dir>/transcoder-<name>.log`` (nginx-rtmp's exec discards it),
+ffmpeg's output to ``<log dir>/<name>.log`` (nginx-rtmp's exec discards it),
 reports ffmpeg's speed to Django every few seconds, and stops ffmpeg when nginx stops it
 (SIGTERM: ``exec_kill_signal term``) or dies (PR_SET_PDEATHSIG, on both processes).
 
@@ -297,11 +297,15 @@ class Supervisor:
         self.restarts = 0
         self.progress: list[tuple[float, float]] = []  # (monotonic, out_time s)
         self.log_lock = threading.Lock()
-        log_path = Path(options.log_dir) / f"transcoder-{self.name}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        if log_path.exists() and log_path.stat().st_size > LOG_MAX_BYTES:
-            log_path.replace(log_path.with_suffix(".log.1"))
-        self.log_file = open(log_path, "a", buffering=1)  # noqa: SIM115 (the process's life)
+        log_path = Path(options.log_dir) / f"{self.name}.log"
+        try:
+            if log_path.exists() and log_path.stat().st_size > LOG_MAX_BYTES:
+                log_path.replace(log_path.with_suffix(".log.1"))
+            self.log_file = open(log_path, "a", buffering=1)  # noqa: SIM115 (the process's life)
+        except OSError as exc:
+            # Transcode anyway: a missing log is no reason to play the source only.
+            self.log_file = sys.stderr
+            self.log(f"cannot write {log_path}: {exc}")
 
     def log(self, message: str) -> None:
         with self.log_lock:

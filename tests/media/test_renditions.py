@@ -132,7 +132,7 @@ def test_a_transcoded_broadcast_has_a_master_of_aligned_levels_that_survives_ffm
     assert broadcast.transcode_levels == "src,240p30,180p30"
     assert broadcast.transcode_speed > 0.5
 
-    log = Path(transcoding.config.prefix) / "logs" / "transcoder-alice.log"
+    log = Path(transcoding.config.prefix) / "transcoders" / "alice.log"
     assert "starting: " in log.read_text()
     assert key not in transcoding.logs() + log.read_text()
 
