@@ -56,7 +56,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         "ended_at",
         "end_reason",
         "peak_viewers",
-        "renditions",
+        "renditions_summary",
     ]
     list_filter = ["end_reason", "transcode_state", "category"]
     search_fields = ["channel__user__username", "title"]
@@ -82,7 +82,7 @@ class BroadcastAdmin(admin.ModelAdmin):
     actions = ["end_now"]
 
     @admin.display(description="Renditions", ordering="transcode_state")
-    def renditions(self, broadcast: Broadcast) -> str:
+    def renditions_summary(self, broadcast: Broadcast) -> str:
         """The transcoder's state, levels and speed; a slow one says so."""
         if not broadcast.transcode_state:
             return "—"
