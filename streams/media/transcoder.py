@@ -110,7 +110,9 @@ def ffmpeg_command(
     command = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning"]
     # Progress as key=value lines on stdout (speed, out_time): read by the supervisor.
     command += ["-nostats", "-progress", "pipe:1", "-stats_period", "1"]
-    command += ["-fflags", "nobuffer", "-i", f"{input_url}/{name}"]
+    # Latency: no input buffering, and a decoder without frame threads (each thread holds
+    # a frame back); every packet is sent as soon as it is muxed.
+    command += ["-fflags", "nobuffer", "-flags", "low_delay", "-i", f"{input_url}/{name}"]
     audio = ["-map", "0:a:0", "-c:a", "copy"] if source.has_audio else []
     filters = [f"[0:v:0]split={len(rungs)}" + "".join(f"[in{i}]" for i in range(len(rungs)))]
     for i, rung in enumerate(rungs):
@@ -120,7 +122,7 @@ def ffmpeg_command(
         filters.append(f"{chain}[out{i}]")
     command += ["-filter_complex", ";".join(filters)]
     # The source as sent, through the same process: the same start, the same timestamps.
-    command += ["-map", "0:v:0", "-c:v", "copy", *audio, "-f", "flv"]
+    command += ["-map", "0:v:0", "-c:v", "copy", *audio, "-flush_packets", "1", "-f", "flv"]
     command.append(f"{output_url}/{level_name(name, SOURCE_SUFFIX)}")
     for i, rung in enumerate(rungs):
         rate = f"{rung.kbps}k"
@@ -129,7 +131,7 @@ def ffmpeg_command(
         command += ["-b:v", rate, "-maxrate", rate, "-bufsize", rate]
         gop = str(MAX_GOP_SECONDS * rung.fps)
         command += ["-g", gop, "-keyint_min", gop, "-sc_threshold", "0"]
-        command += ["-force_key_frames", "source", *audio, "-f", "flv"]
+        command += ["-force_key_frames", "source", *audio, "-flush_packets", "1", "-f", "flv"]
         command.append(f"{output_url}/{level_name(name, rung.suffix)}")
     return command
 
