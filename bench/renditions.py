@@ -99,7 +99,8 @@ class RenditionsBench(Bench):
         while time.monotonic() < deadline:
             pids = {channel: transcoder_pid(channel) for channel in channels}
             if all(pids.values()) and all(
-                (self.hls_path / f"{channel}.master.m3u8").exists() for channel in channels
+                (self.hls_path / "renditions" / f"{channel}.master.m3u8").exists()
+                for channel in channels
             ):
                 return pids
             time.sleep(0.5)
