@@ -217,6 +217,45 @@ def test_with_renditions_off_nginx_runs_no_transcoder_and_django_grants_none(
     assert renditions.transcode_claim(name="alice")["granted"] is True
 
 
+def test_slots_are_counted_across_broadcasts_and_a_silent_one_expires(
+    settings, client, alice, bob, go_live, callbacks_from_nginx
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.callbacks import callback
+
+    settings.ECHO_RENDITIONS = LADDER
+    settings.ECHO_TRANSCODE_MAX = 1
+    go_live(alice)
+    go_live(bob)
+
+    def transcode(name, secret=None, **fields):
+        extra = {} if secret is None else {"secret": secret}
+        return callback(client, "on-transcode", app=None, name=name, **extra, **fields)
+
+    assert transcode("alice", secret="wrong", event="claim").status_code == 403
+    granted = transcode("alice", event="claim").json()
+    assert granted["granted"] and granted["ladder"][0] == {"height": 240, "fps": 30, "kbps": 500}
+    refused = transcode("bob", event="claim").json()
+    assert refused == {"granted": False, "reason": "transcoding limit reached", "retry": 10}
+    assert Broadcast.objects.get(channel=bob.channel).transcode_state == TranscodeState.CAPPED
+    assert transcode("alice", event="status", state="running", levels="src,240p30", speed="0.8")
+    alice_broadcast = Broadcast.objects.get(channel=alice.channel)
+    assert alice_broadcast.transcode_speed == 0.8 and renditions.is_behind(alice_broadcast)
+
+    # alice's transcoder went silent (nginx killed, say): its slot goes to bob, and alice's
+    # next report is told to stop.
+    Broadcast.objects.filter(channel=alice.channel).update(
+        transcode_seen_at=timezone.now() - renditions.SLOT_EXPIRES - timedelta(seconds=1)
+    )
+    assert transcode("bob", event="claim").json()["granted"] is True
+    stop = transcode("alice", event="status", state="running", levels="src,240p30").json()
+    assert stop["granted"] is False
+    assert transcode("alice", event="status", state="bogus").status_code == 400
+
+
 @pytest.mark.parametrize(
     "value, message",
     [
