@@ -200,12 +200,16 @@ class Master:
     def level_info(self, level: Level) -> dict | None:
         """Bitrates and codecs of a level whose playlist lists two fragments or more and
         is fresh; None otherwise."""
-        playlist_path = self.hls_path / f"{level_name(self.name, level.suffix)}.m3u8"
+        playlist_path = self.playlist(level)
         try:
-            if time.time() - playlist_path.stat().st_mtime > STALE_PLAYLIST_SECONDS:
-                return None
+            age = time.time() - playlist_path.stat().st_mtime
             fragments = media_fragments(playlist_path.read_text())
         except (OSError, ValueError):
+            return None
+        # nginx rewrites a playlist at every fragment: one not rewritten for two of them
+        # (or STALE_PLAYLIST_SECONDS) is not being written.
+        longest = max((duration for _, duration in fragments), default=0)
+        if age > max(STALE_PLAYLIST_SECONDS, 2 * longest):
             return None
         rates, bits, seconds = [], 0, 0.0
         for uri, duration in fragments:
@@ -228,6 +232,20 @@ class Master:
         if len(rates) < 2 or level.suffix not in self.codecs:
             return None
         return {"peak": max(rates), "average": bits / seconds, "codecs": self.codecs[level.suffix]}
+
+    def playlist(self, level: Level) -> Path:
+        return self.hls_path / f"{level_name(self.name, level.suffix)}.m3u8"
+
+    def forget_levels(self) -> None:
+        """Remove the master and the levels' playlists a previous ffmpeg left (nginx
+        leaves them in place): only what the next one writes may enter the master."""
+        self.remove()
+        self.codecs = {}
+        for level in self.levels:
+            try:
+                self.playlist(level).unlink()
+            except FileNotFoundError:
+                pass
 
     def render(self) -> tuple[str, list[str]]:
         lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
@@ -466,6 +484,7 @@ class Supervisor:
     def supervise(self, master: Master, source: Source, rungs: list[Rung]) -> None:
         failures = 0
         while not self.stopping.is_set() and not self.orphaned():
+            master.forget_levels()
             self.start_ffmpeg(source, rungs)
             started = time.monotonic()
             reported = 0.0
@@ -489,7 +508,7 @@ class Supervisor:
                 return
             code = self.process.returncode
             failures = 0 if time.monotonic() - started >= HEALTHY_SECONDS else failures + 1
-            delay = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)]
+            delay = BACKOFF_SECONDS[min(max(failures - 1, 0), len(BACKOFF_SECONDS) - 1)]
             self.restarts += 1
             self.log(f"ffmpeg exited with code {code}; restarting in {delay} s")
             self.report("restarting")

@@ -66,6 +66,11 @@ def aligned_levels(server, uris: list[str]) -> dict[str, dict[int, float]] | Non
     return playlists if len(common) >= 4 else None
 
 
+def fragments_listed(server, uri: str) -> set[str]:
+    status, body = server.get(f"/hls/{uri}")
+    return {name for name, _ in parse_playlist(body.decode())} if status == 200 else set()
+
+
 def assert_same_fragments(playlists: dict[str, dict[int, float]]) -> None:
     common = sorted(set.intersection(*(set(sequence) for sequence in playlists.values())))
     for uri, sequence in playlists.items():
@@ -138,6 +143,7 @@ def test_a_transcoded_broadcast_has_a_master_of_aligned_levels_that_survives_ffm
 
     # ffmpeg killed: the master goes, ffmpeg is started again, every level comes back.
     [ffmpeg] = processes("renditions/alice.src")
+    before = {uri: fragments_listed(transcoding, uri) for uri in levels}
     os.kill(ffmpeg, signal.SIGKILL)
     wait_for(lambda: not master(transcoding, "alice"), timeout=5, message="the master gone")
     assert transcoding.playlist_ready("alice")  # the source's own playlist in its place
@@ -147,7 +153,10 @@ def test_a_transcoded_broadcast_has_a_master_of_aligned_levels_that_survives_ffm
         interval=0.3,
         message="the master back",
     )
-    assert_same_fragments(wait_for(lambda: aligned_levels(transcoding, list(levels)), timeout=15))
+    playlists = wait_for(lambda: aligned_levels(transcoding, list(levels)), timeout=15)
+    assert_same_fragments(playlists)
+    for uri in levels:  # the new ffmpeg's fragments, none of the old one's
+        assert not fragments_listed(transcoding, uri) & before[uri], uri
     assert f"ffmpeg exited with code {-signal.SIGKILL}" in log.read_text()
     assert processes("renditions/alice.src") != [ffmpeg]
     wait_for(
