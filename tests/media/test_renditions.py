@@ -190,7 +190,7 @@ def test_broadcasts_beyond_the_cap_are_played_as_sent_until_a_slot_frees(
     )
     wait_for(lambda: transcoding.playlist_ready("bob"), timeout=15, message="bob's playlist")
     assert master(transcoding, "bob") == {}  # the source's media playlist, nothing else
-    assert len(processes("renditions/")) == 1  # alice's ffmpeg only
+    assert len(processes("renditions/alice.src")) == 1 and not processes("renditions/bob")
 
     client.force_login(bob)
     assert "as you send it only" in client.get("/dashboard/").content.decode()
