@@ -174,7 +174,7 @@ class Broadcast(models.Model):
     transcode_speed = models.FloatField(
         null=True,
         blank=True,
-        help_text="Media seconds transcoded per second (last 10 s): below 1.0 it falls behind.",
+        help_text="Media seconds transcoded per second (last 20 s): below 1.0 it falls behind.",
     )
     transcode_restarts = models.PositiveIntegerField(default=0)
     transcode_seen_at = models.DateTimeField(

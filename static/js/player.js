@@ -287,7 +287,13 @@
           const newest = details.fragments[details.fragments.length - 1];
           hls.startLoad(newest && details.live ? newest.start : -1);
         });
-        hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());
+        hls.on(Hls.Events.MANIFEST_PARSED, () => {
+          // A master playlist (a transcoded channel): hls.js fetches a level's playlist
+          // only once loading has started. So it starts wherever hls.js puts it, and
+          // starts again at the newest fragment as that playlist arrives (above).
+          if (hls.levels.length > 1) hls.startLoad(-1);
+          this.play();
+        });
         hls.on(Hls.Events.ERROR, (event, data) => {
           if (hls === this.hls && data.fatal) this.onFatalError(Hls, data);
         });

@@ -46,7 +46,7 @@ RETRY_CLAIM_SECONDS = 10.0
 BACKOFF_SECONDS = (1, 2, 4, 8, 15, 30)
 # ffmpeg that ran this long had started fine: the next failure starts the backoff again.
 HEALTHY_SECONDS = 30.0
-SPEED_WINDOW_SECONDS = 10.0
+SPEED_WINDOW_SECONDS = 20.0
 LOG_MAX_BYTES = 5 * 1024 * 1024
 PR_SET_PDEATHSIG = 1
 
@@ -494,7 +494,7 @@ class Supervisor:
                 if time.monotonic() - reported >= REPORT_SECONDS:
                     reported = time.monotonic()
                     speed = self.speed()
-                    if speed is not None and speed < 0.97:
+                    if speed is not None and speed < 0.95:
                         self.log(f"behind real time: speed {speed:.2f}x")
                     state = "running" if len(running) > 1 else "starting"
                     answer = self.report(state, running)

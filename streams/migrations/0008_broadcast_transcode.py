@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='broadcast',
             name='transcode_speed',
-            field=models.FloatField(blank=True, help_text='Media seconds transcoded per second (last 10 s): below 1.0 it falls behind.', null=True),
+            field=models.FloatField(blank=True, help_text='Media seconds transcoded per second (last 20 s): below 1.0 it falls behind.', null=True),
         ),
         migrations.AddField(
             model_name='broadcast',
