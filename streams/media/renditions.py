@@ -29,7 +29,7 @@ SLOT_EXPIRES = timedelta(seconds=30)
 HOLDING = (TranscodeState.STARTING, TranscodeState.RUNNING, TranscodeState.RESTARTING)
 # Below this speed a transcoder falls behind the broadcast (logged, shown in the admin).
 BEHIND_SPEED = 0.95
-CAPPED_RETRY_SECONDS = 10
+CAPPED_RETRY_SECONDS = 5
 
 
 def ladder() -> list[dict]:

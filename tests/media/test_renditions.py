@@ -248,7 +248,7 @@ def test_slots_are_counted_across_broadcasts_and_a_silent_one_expires(
     granted = transcode("alice", event="claim").json()
     assert granted["granted"] and granted["ladder"][0] == {"height": 240, "fps": 30, "kbps": 500}
     refused = transcode("bob", event="claim").json()
-    assert refused == {"granted": False, "reason": "transcoding limit reached", "retry": 10}
+    assert refused == {"granted": False, "reason": "transcoding limit reached", "retry": 5}
     assert Broadcast.objects.get(channel=bob.channel).transcode_state == TranscodeState.CAPPED
     assert transcode("alice", event="status", state="running", levels="src,240p30", speed="0.8")
     alice_broadcast = Broadcast.objects.get(channel=alice.channel)
