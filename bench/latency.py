@@ -14,6 +14,7 @@ See bench/README.md. Not a test: run it by hand on a quiet machine.
 """
 
 import argparse
+import dataclasses
 import functools
 import getpass
 import json
@@ -98,6 +99,20 @@ def variants(options: argparse.Namespace) -> list[Variant]:
             variant.edge = network == "edge"
             variant.network = None if variant.edge else network
             chosen.append(variant)
+            if network is None and keyframes != "defaults":
+                chosen += level_variants(variant, options.levels)
+    return chosen
+
+
+def level_variants(variant: Variant, levels: str) -> list[Variant]:
+    """The same configuration with renditions on (--ladder), the viewer's quality menu set
+    to each of --levels ("source", or a height): the transcoding hop against the source."""
+    chosen = []
+    for level in filter(None, levels.split(",")):
+        copy = dataclasses.replace(variant, nginx={**variant.nginx, "renditions": True})
+        copy.name = f"{variant.name}:{level}"
+        copy.quality = level
+        chosen.append(copy)
     return chosen
 
 
@@ -145,6 +160,10 @@ class LatencyBench(Bench):
             override = variant.hls_config.strip() if variant.hls_config is not None else "null"
             probe = (BENCH / "probe.js").read_text().replace("__BENCH_OVERRIDE__", f"({override})")
             context.add_init_script(script=probe)
+            if variant.quality:
+                # The viewer's choice in the quality menu (static/js/quality-menu.js).
+                choice = json.dumps(variant.quality)
+                context.add_init_script(script=f"localStorage.setItem('echo.quality', {choice})")
             for pattern, path in variant.routes:
                 context.route(pattern, functools.partial(fulfill_with, path))
             if self.edge_url:
@@ -296,6 +315,11 @@ def run(options: argparse.Namespace) -> dict:
     ]
     workdir = Path(tempfile.mkdtemp(prefix="echo-bench-"))
     bench = LatencyBench(options, workdir)
+    if options.levels:
+        bench.extra_environment = {
+            "ECHO_RENDITIONS": options.ladder,
+            "ECHO_TRANSCODE_MAX": "4",
+        }  # fmt: skip
     results = []
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -370,6 +394,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="first-time viewers who only open the page, for the time to first frame",
     )  # fmt: skip
     parser.add_argument("--bitrate", default="1000k", help="video bitrate of the encoder")
+    parser.add_argument("--levels", default="",
+                        help="with renditions on (--ladder), each of these levels too, e.g. "
+                             "'source,240,180' (the camera is 640x360)")  # fmt: skip
+    parser.add_argument("--ladder", default="240p30:500k,180p30:250k",
+                        help="ECHO_RENDITIONS for --levels")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, playlists)")
     parser.add_argument("--output", help="JSON results file (default: bench/results/<time>.json)")
     experiments = parser.add_argument_group("experiments (echo's variants only)")
@@ -385,6 +414,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     options = parser.parse_args(argv)
     if options.runs < 1 or options.duration <= 0 or options.warmup < 0:
         parser.error("--runs ≥ 1, --duration > 0 and --warmup ≥ 0")
+    for level in filter(None, options.levels.split(",")):
+        if level != "source" and not level.isdigit():
+            parser.error(f"--levels: 'source' or a height, got {level!r}")
     for names in (options.variants, options.network_variants, options.edge_variants):
         for name in filter(None, names.split(",")):
             if name != "defaults" and not re.fullmatch(r"\d+(\.\d+)?", name):

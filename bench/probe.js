@@ -100,7 +100,9 @@
   const context = canvas.getContext("2d", { willReadFrequently: true });
 
   const readCaptureMs = (video) => {
-    context.drawImage(video, X, Y, WIDTH, HEIGHT, 0, 0, WIDTH, HEIGHT);
+    // The camera's frame is 640 wide; a rendition (bench/latency.py --levels) is smaller.
+    const scale = video.videoWidth ? video.videoWidth / 640 : 1;
+    context.drawImage(video, X * scale, Y * scale, WIDTH * scale, HEIGHT * scale, 0, 0, WIDTH, HEIGHT);
     const pixels = context.getImageData(0, 0, WIDTH, HEIGHT).data;
     const bits = [];
     for (let i = 0; i < COLUMNS * ROWS; i++) {

@@ -33,6 +33,7 @@ class Variant:
     keyframe_seconds: float = 1.0  # the camera's encoder
     network: tuple[float, float] | None = None  # (round trip, jitter) ms: bench/network.py
     edge: bool = False  # viewers fetch HLS through an edge cache (bench/latency.py)
+    quality: str = ""  # the viewer's quality menu choice (renditions on), e.g. "source", "240"
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
@@ -54,6 +55,8 @@ class Bench:
         self.hls_path = workdir / "hls"
         self.gunicorn: subprocess.Popen | None = None
         self.stream_keys: dict[str, str] = {}
+        # More settings for Django (ECHO_RENDITIONS, ...); before setup_django.
+        self.extra_environment: dict[str, str] = {}
 
     # --- Django ------------------------------------------------------------
 
@@ -74,6 +77,7 @@ class Bench:
             "LOG_LEVEL": "WARNING",
             # Playwright's sync API runs an event loop in this process.
             "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
+            **self.extra_environment,
         }
 
     def setup_django(self, channel_names: list[str]) -> None:
@@ -150,6 +154,8 @@ class Bench:
             # As root, workers would run as nobody and could not write the temp directory.
             user=getpass.getuser() if os.geteuid() == 0 else "",
             template=template,
+            # Renditions only where a variant turns them on (bench/latency.py --levels).
+            renditions=False,
         )
         config = dataclasses.replace(config, **variant.nginx)
         return config, nginx.start_private_nginx(config)

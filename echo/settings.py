@@ -84,6 +84,40 @@ def control_server(url: str, port: str) -> tuple[str, int]:
     return f"http://127.0.0.1:{control_port}", control_port
 
 
+# Default video bitrates (kbit/s) of the rungs an operator names by height only.
+RENDITION_KBPS = {1080: 4500, 720: 2500, 480: 1000, 360: 600, 240: 350, 160: 200}
+
+
+def renditions_ladder(name: str, default: str) -> list[tuple[int, int, int]]:
+    """ECHO_RENDITIONS: "off", or rungs like "720p30,480p30" or "720p30:2500k", as
+    (height, fps, kbit/s) from the highest down."""
+    value = os.getenv(name, default).strip().lower()
+    if value in ("off", "none", "0", ""):
+        return []
+    ladder = []
+    for item in value.split(","):
+        match = re.fullmatch(r"(\d{3,4})p(\d{2})(?::(\d{2,5})k)?", item.strip())
+        if not match:
+            raise ImproperlyConfigured(
+                f"{name}: {item.strip()!r} is not a rendition like 720p30 or 720p30:2500k"
+                f" (or set {name}=off)"
+            )
+        height, fps = int(match[1]), int(match[2])
+        kbps = int(match[3]) if match[3] else RENDITION_KBPS.get(height)
+        if kbps is None:
+            raise ImproperlyConfigured(
+                f"{name}: {item.strip()!r} needs a bitrate, e.g. {height}p{fps}:800k"
+            )
+        if height % 2 or not 90 <= height <= 2160 or not 10 <= fps <= 60:
+            raise ImproperlyConfigured(
+                f"{name}: {item.strip()!r}: an even height 90-2160 and 10-60 fps"
+            )
+        ladder.append((height, fps, kbps))
+    if len({height for height, _, _ in ladder}) < len(ladder):
+        raise ImproperlyConfigured(f"{name}: each height once, got {value!r}")
+    return sorted(ladder, reverse=True)
+
+
 DEBUG = envbool("DEBUG", "false")
 SECRET_KEY = os.getenv("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -372,6 +406,15 @@ ECHO_RECORDING_MIN_FREE_MB = envint("ECHO_RECORDING_MIN_FREE_MB", "2048")
 ECHO_JOB_RETRY_SECONDS = [int(v) for v in envlist("ECHO_JOB_RETRY_SECONDS", "10,60")]
 # Clips one user may request, per hour (DRF's rate syntax, shared by page and API).
 ECHO_CLIP_RATE = os.getenv("ECHO_CLIP_RATE", "10/hour")
+# Renditions (streams/media/renditions.py): the ladder ffmpeg transcodes per live broadcast
+# (rungs at or above the source's height are left out), or "off". At most
+# ECHO_TRANSCODE_MAX broadcasts are transcoded at once (the whole ladder of one 1080p30
+# broadcast costs about a core with x264 veryfast: README "Renditions"); the others are
+# played as sent. Default: one per two cores.
+ECHO_RENDITIONS = renditions_ladder("ECHO_RENDITIONS", "720p30,480p30,360p30")
+ECHO_TRANSCODE_MAX = envint("ECHO_TRANSCODE_MAX", str((os.cpu_count() or 1) // 2))
+if ECHO_TRANSCODE_MAX < 0:
+    raise ImproperlyConfigured(f"ECHO_TRANSCODE_MAX must be 0 or more, got {ECHO_TRANSCODE_MAX}")
 # TLS certificate and key (PEM paths) for HTTPS and RTMPS, terminated by nginx; empty: none.
 ECHO_TLS_CERTIFICATE = os.getenv("ECHO_TLS_CERTIFICATE", "")
 ECHO_TLS_CERTIFICATE_KEY = os.getenv("ECHO_TLS_CERTIFICATE_KEY", "")

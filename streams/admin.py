@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from streams import services
+from streams.media import renditions
 from streams.models import Broadcast, Category, Channel, Follow
 
 
@@ -48,8 +49,16 @@ class ChannelAdmin(admin.ModelAdmin):
 
 @admin.register(Broadcast)
 class BroadcastAdmin(admin.ModelAdmin):
-    list_display = ["channel", "title", "started_at", "ended_at", "end_reason", "peak_viewers"]
-    list_filter = ["end_reason", "category"]
+    list_display = [
+        "channel",
+        "title",
+        "started_at",
+        "ended_at",
+        "end_reason",
+        "peak_viewers",
+        "renditions_summary",
+    ]
+    list_filter = ["end_reason", "transcode_state", "category"]
     search_fields = ["channel__user__username", "title"]
     list_select_related = ["channel__user"]
     date_hierarchy = "started_at"
@@ -64,8 +73,30 @@ class BroadcastAdmin(admin.ModelAdmin):
         "end_reason",
         "peak_viewers",
         "followers_notified_at",
+        "transcode_state",
+        "transcode_levels",
+        "transcode_speed",
+        "transcode_restarts",
+        "transcode_seen_at",
     ]
     actions = ["end_now"]
+
+    @admin.display(description="Renditions", ordering="transcode_state")
+    def renditions_summary(self, broadcast: Broadcast) -> str:
+        """The transcoder's state, levels and speed; a slow one says so."""
+        if not broadcast.transcode_state:
+            return "—"
+        text = broadcast.get_transcode_state_display()
+        levels = renditions.level_labels(broadcast)
+        if levels:
+            text += f": {', '.join(levels)}"
+        if broadcast.transcode_speed is not None:
+            text += f" · {broadcast.transcode_speed:.2f}x"
+            if renditions.is_behind(broadcast):
+                text += " (behind real time)"
+        if broadcast.transcode_restarts:
+            text += f" · {broadcast.transcode_restarts} restart(s)"
+        return text
 
     def has_add_permission(self, request) -> bool:
         return False

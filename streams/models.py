@@ -124,6 +124,15 @@ class Channel(models.Model):
         return self.hls_urls[0]
 
 
+class TranscodeState(models.TextChoices):
+    STARTING = "starting", "Starting"
+    RUNNING = "running", "Running"
+    RESTARTING = "restarting", "Restarting"
+    CAPPED = "capped", "Source only: transcoding limit reached"
+    SOURCE = "source", "Source only: nothing smaller to make"
+    STOPPED = "stopped", "Stopped"
+
+
 class Broadcast(models.Model):
     class EndReason(models.TextChoices):
         PUBLISHER_DONE = "publisher_done", "Streamer stopped"
@@ -151,6 +160,25 @@ class Broadcast(models.Model):
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
     peak_viewers = models.PositiveIntegerField(
         default=0, help_text="Most players watching at once (folded in on nginx's heartbeats)."
+    )
+    # Renditions (streams/media/renditions.py): what the broadcast's transcoder reports.
+    transcode_state = models.CharField(
+        max_length=12,
+        choices=TranscodeState.choices,
+        blank=True,
+        help_text="Renditions: empty while no transcoder asked (renditions off).",
+    )
+    transcode_levels = models.CharField(
+        max_length=100, blank=True, help_text="The levels in the master playlist now."
+    )
+    transcode_speed = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Media seconds transcoded per second (last 20 s): below 1.0 it falls behind.",
+    )
+    transcode_restarts = models.PositiveIntegerField(default=0)
+    transcode_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="The transcoder's last report."
     )
     followers_notified_at = models.DateTimeField(
         null=True,

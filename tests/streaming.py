@@ -129,6 +129,9 @@ def nginx_config(
         callback_secret=CALLBACK_SECRET,
         # As root, workers would run as nobody and could not write into tmp_path.
         user=getpass.getuser() if os.geteuid() == 0 else "",
+        # Renditions only for the tests about them (tests/media/test_renditions.py): a
+        # transcoder per broadcast would cost every streaming test CPU.
+        renditions=False,
         # Plain HTTP unless a test brings its own certificate.
         tls_certificate="",
         tls_certificate_key="",

@@ -145,6 +145,9 @@ class Platform:
             "ECHO_REDIS_DIR": str(tmp_path / "redis"),
             "SITE_URL": f"http://localhost:{self.http_port}",
             "ECHO_RTMP_PUBLIC_URL": f"rtmp://localhost:{self.rtmp_port}/ingest",
+            # The suite's time: a 720p demo and its transcoder (tests/media/test_renditions.py
+            # covers them) would cost these tests a core.
+            "ECHO_RENDITIONS": "off",
         }
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)

@@ -9,6 +9,8 @@
  *                 wall-clock times (bench/latency.py measures the real thing)
  *   Buffer        seconds of video loaded ahead of what is shown
  *   Resolution    of the decoded video
+ *   Quality       the level playing (transcoded channels): its height, and whether Auto
+ *                 chose it or the viewer did
  *   Bitrate       bytes of the last fragments over their EXTINF duration
  *   Dropped       frames the browser dropped, of those it decoded
  *   Fragments     their length (EXTINF) and the live-sync target (static/js/live-sync.js)
@@ -98,6 +100,11 @@
       this.fields.resolution.textContent = video.videoWidth
         ? `${video.videoWidth} × ${video.videoHeight}`
         : "–";
+      if (this.fields.level) {
+        const level = playing && hls.levels.length > 1 ? hls.levels[hls.currentLevel] : null;
+        const how = hls && hls.autoLevelEnabled ? "auto" : "chosen";
+        this.fields.level.textContent = level ? `${level.height}p (${how})` : "–";
+      }
       const bytes = this.fragments.reduce((sum, [size]) => sum + size, 0);
       const duration = this.fragments.reduce((sum, [, length]) => sum + length, 0);
       this.fields.bitrate.textContent = duration

@@ -68,6 +68,9 @@
     // live-sync.js already widens its margin when fragments arrive late).
     liveSyncOnStallIncrease: 0.1,
     backBufferLength: 10,
+    // Transcoded channels (a master playlist): Auto never picks a level taller than the
+    // player shows (static/js/quality-menu.js is the viewer's own choice).
+    capLevelToPlayerSize: true,
     // Loading starts at the newest fragment (see start()), fetched while MediaSource
     // is still opening.
     autoStartLoad: false,
@@ -156,6 +159,7 @@
       this.hls = null;
       this.liveSync = null;
       this.stats = window.echoPlayerStats ? window.echoPlayerStats(root, this) : null;
+      this.quality = window.echoQualityMenu ? window.echoQualityMenu(root) : null;
       this.retryTimer = null;
       this.stallTimer = null;
       this.offlineSince = null;
@@ -275,6 +279,7 @@
         // Before the start below: the first playlist sets the target before loading.
         this.liveSync = window.echoLiveSync.attach(Hls, hls, this.video);
         if (this.stats) this.stats.attach(Hls, hls);
+        if (this.quality) this.quality.attach(Hls, hls);
         // Start with the newest fragment: it begins with a keyframe (the first frame
         // shows without decoding up to a mid-fragment position), it is the one the
         // page prefetched, and keepUp() gets to the target latency from there.
@@ -282,7 +287,13 @@
           const newest = details.fragments[details.fragments.length - 1];
           hls.startLoad(newest && details.live ? newest.start : -1);
         });
-        hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());
+        hls.on(Hls.Events.MANIFEST_PARSED, () => {
+          // A master playlist (a transcoded channel): hls.js fetches a level's playlist
+          // only once loading has started. So it starts wherever hls.js puts it, and
+          // starts again at the newest fragment as that playlist arrives (above).
+          if (hls.levels.length > 1) hls.startLoad(-1);
+          this.play();
+        });
         hls.on(Hls.Events.ERROR, (event, data) => {
           if (hls === this.hls && data.fatal) this.onFatalError(Hls, data);
         });

@@ -9,17 +9,19 @@ purpose: no view in this module may produce an accidental redirect.
 import hashlib
 import hmac
 import logging
+import re
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from streams import services
-from streams.models import Channel
+from streams.media import renditions
+from streams.models import Channel, TranscodeState
 from streams.replays import services as replays
 
 log = logging.getLogger(__name__)
@@ -198,3 +200,47 @@ def on_record_done(request: HttpRequest) -> HttpResponse:
         # The reconcile loop finishes recordings whose broadcast ended without this.
         log.exception("record_done not recorded: database unavailable")
     return _allow()
+
+
+_NAME = re.compile(r"[a-z0-9_-]{3,25}")
+_LEVELS = re.compile(r"[a-z0-9,]{0,100}")
+_REPORTED_STATES = {TranscodeState.STARTING, TranscodeState.RUNNING, TranscodeState.RESTARTING}
+
+
+def _number(text: str, kind, default):
+    try:
+        return kind(text) if text else default
+    except ValueError:
+        return default
+
+
+@callback
+def on_transcode(request: HttpRequest) -> HttpResponse:
+    """A broadcast's transcoder (streams/media/transcoder.py) asks for a slot, reports or
+    stops. Answers JSON; nginx-rtmp is not involved, so every answer is a 200."""
+    name, event = request.POST.get("name", ""), request.POST.get("event", "")
+    levels = request.POST.get("levels", "")
+    state = request.POST.get("state", "")
+    if not _NAME.fullmatch(name) or not _LEVELS.fullmatch(levels):
+        return _deny(400, "malformed transcode")
+    try:
+        if event == "claim":
+            answer = renditions.transcode_claim(name=name)
+        elif event == "status" and (state in _REPORTED_STATES or state == TranscodeState.SOURCE):
+            speed = _number(request.POST.get("speed", ""), float, None)
+            answer = renditions.transcode_report(
+                name=name,
+                state=state,
+                levels=[level for level in levels.split(",") if level],
+                speed=speed if speed is None or 0 <= speed < 100 else None,
+                restarts=min(_number(request.POST.get("restarts", ""), int, 0), 1_000_000),
+            )
+        elif event == "release":
+            answer = renditions.transcode_release(name=name)
+        else:
+            return _deny(400, "malformed transcode")
+    except DatabaseError:
+        log.exception("transcode %s not recorded: database unavailable", event)
+        # A running transcoder keeps going; a new one waits for the database.
+        answer = {"retry": 10} if event == "claim" else {}
+    return JsonResponse(answer)

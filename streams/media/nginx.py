@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,6 +21,8 @@ from django.template import Context, Engine
 log = logging.getLogger(__name__)
 
 TEMPLATE = Path(settings.BASE_DIR) / "deploy" / "nginx.conf.template"
+TRANSCODER = Path(__file__).resolve().with_name("transcoder.py")
+RENDITIONS_DIRECTORY = "renditions"
 # A value the template names but the config lacks renders as this, and is refused.
 _MISSING = "@@MISSING@@"
 _SECRET_CHARACTERS = re.compile(r"[A-Za-z0-9._~+/=-]+")
@@ -61,6 +64,11 @@ class NginxConfig:
     recordings_path: str = ""
     replays_path: str = ""
     ffmpeg: str = ""
+    # Renditions (streams/media/transcoder.py): the transcode and renditions applications
+    # and a supervisor per broadcast, when ECHO_RENDITIONS has a ladder and
+    # ECHO_TRANSCODE_MAX allows one; the Python that runs it (this one if empty).
+    renditions: bool = False
+    python: str = ""
     # TLS: the site over HTTPS and RTMPS ingest, both with this certificate (PEM paths).
     # Empty certificate: plain HTTP and RTMP only (local runs).
     tls_certificate: str = ""
@@ -120,6 +128,7 @@ class NginxConfig:
             rtmp_live_port=settings.ECHO_RTMP_LIVE_PORT,
             rtmp_connections_per_address=settings.ECHO_RTMP_CONNECTIONS_PER_ADDRESS,
             limit_conn_per_address=settings.ECHO_HTTP_CONNECTIONS_PER_ADDRESS,
+            renditions=bool(settings.ECHO_RENDITIONS) and settings.ECHO_TRANSCODE_MAX > 0,
         )
         unknown = set(overrides) - {field.name for field in fields(cls)}
         if unknown:
@@ -134,6 +143,12 @@ class NginxConfig:
         values["replays_path"] = self.replays_dir
         # nginx-rtmp's exec runs without a shell and with an empty PATH.
         values["ffmpeg"] = self.ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
+        values["ffprobe"] = str(Path(values["ffmpeg"]).with_name("ffprobe"))
+        values["python"] = self.python or sys.executable
+        values["transcoder"] = str(TRANSCODER)
+        values["transcoder_log_dir"] = self.transcoder_log_dir
+        values["renditions"] = "on" if self.renditions else ""
+        values["renditions_path"] = self.renditions_dir
         values["django_servers"] = "\n".join(
             f"        server {address};" for address in self.django_upstreams
         )
@@ -166,6 +181,17 @@ class NginxConfig:
             if self.rtmps_port:
                 ports.append(self.rtmps_port)
         return ports
+
+    @property
+    def transcoder_log_dir(self) -> str:
+        # Written by the supervisors nginx's workers start (www-data in production), so
+        # not logs/, which only the master (root) writes.
+        return str(Path(self.prefix) / "transcoders")
+
+    @property
+    def renditions_dir(self) -> str:
+        # Inside hls_path: web servers that mount ECHO_HLS_PATH see the levels too.
+        return str(Path(self.hls_path) / RENDITIONS_DIRECTORY)
 
     @property
     def recordings_dir(self) -> str:
@@ -236,6 +262,8 @@ def write_config(config: NginxConfig) -> Path:
     # Logs name client addresses and public names: the service user's business only.
     os.chmod(prefix / "logs", 0o700)
     Path(config.hls_path).mkdir(parents=True, exist_ok=True)
+    Path(config.renditions_dir).mkdir(exist_ok=True)
+    Path(config.transcoder_log_dir).mkdir(mode=0o750, exist_ok=True)
     Path(config.thumbs_dir).mkdir(parents=True, exist_ok=True)
     Path(config.acme_dir).mkdir(parents=True, exist_ok=True)
     # nginx's workers write recordings; the worker (same service user) writes replays.

@@ -9,4 +9,5 @@ urlpatterns = [
     path("on-publish-done", callbacks.on_publish_done, name="on-publish-done"),
     path("on-update", callbacks.on_update, name="on-update"),
     path("on-record-done", callbacks.on_record_done, name="on-record-done"),
+    path("on-transcode", callbacks.on_transcode, name="on-transcode"),
 ]

@@ -13,6 +13,7 @@ from echo.client import client_address
 from streams import latency, selectors, services
 from streams.chat.models import MAX_MESSAGE_LENGTH
 from streams.latency import MODES
+from streams.media import renditions
 from streams.models import Category, Follow
 from streams.replays.services import recording_enabled
 from streams.social import viewers
@@ -122,6 +123,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "recent_broadcasts": channel.broadcasts.select_related("category")[:10],
         **chat_context(channel),
         "recording_enabled": recording_enabled(channel),
+        "renditions": {
+            "ladder": [f"{height}p{fps}" for height, fps, _ in settings.ECHO_RENDITIONS],
+            "on": bool(settings.ECHO_RENDITIONS) and settings.ECHO_TRANSCODE_MAX > 0,
+            "state": broadcast.transcode_state if broadcast else "",
+            "levels": renditions.level_labels(broadcast) if broadcast else [],
+        },
     }
     response = render(request, "streams/dashboard.html", context)
     # The page holds the stream key.

@@ -88,7 +88,11 @@ class Command(BaseCommand):
             time.sleep(0.2)
 
     def _publish_once(self, rtmp_url: str, key: str) -> None:
-        process = publish_test_pattern(rtmp_url)
+        # 720p when the server transcodes: its renditions (480p, 360p) and the player's
+        # quality menu are part of what the demo shows.
+        transcoding = settings.ECHO_RENDITIONS and settings.ECHO_TRANSCODE_MAX > 0
+        size = {"size": "1280x720", "bitrate": "2500k"} if transcoding else {}
+        process = publish_test_pattern(rtmp_url, **size)
         errors: deque[str] = deque(maxlen=10)
         reader = threading.Thread(target=_collect, args=(process.stderr, errors, key), daemon=True)
         reader.start()
