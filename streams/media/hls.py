@@ -2,20 +2,7 @@
 
 from django.conf import settings
 
-
-def parse_playlist(text: str) -> list[tuple[str, float]]:
-    """(URI, EXTINF duration) of each fragment of a media playlist, oldest first."""
-    fragments, duration = [], None
-    for line in text.splitlines():
-        if line.startswith("#EXTINF:"):
-            try:
-                duration = float(line[len("#EXTINF:") :].split(",", 1)[0])
-            except ValueError:
-                duration = None
-        elif line and not line.startswith("#") and duration is not None:
-            fragments.append((line, duration))
-            duration = None
-    return fragments
+from streams.media.playlists import parse_playlist
 
 
 def segment_durations(name: str) -> list[float]:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from streams.media.transcoder import SOURCE_SUFFIX
+from streams.media.playlists import SOURCE_SUFFIX
 from streams.models import Broadcast, TranscodeState
 
 log = logging.getLogger(__name__)
