@@ -41,11 +41,53 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 LADDER = "720p30,480p30,360p30"
 TICKS = os.sysconf("SC_CLK_TCK")
 LEVEL = "() => (document.querySelector('[data-quality-menu]') || {dataset: {}}).dataset.playing"
+# Before the page's scripts: reach the player's hls.js (to read its state, nothing else),
+# and time every stall (a "waiting" to the next "playing").
+WATCH = """(() => {
+  window.__stalls = [];
+  Object.defineProperty(window, "Hls", {
+    configurable: true,
+    get: () => window.__Hls,
+    set: (Real) => {
+      window.__Hls = class extends Real {
+        constructor(config) { super(config); window.__hls = this; }
+      };
+    },
+  });
+  document.addEventListener("DOMContentLoaded", () => {
+    const video = document.querySelector("video");
+    video.addEventListener("waiting", () => window.__stalls.push([performance.now(), null]));
+    video.addEventListener("playing", () => {
+      const last = window.__stalls[window.__stalls.length - 1];
+      if (last && last[1] === null) last[1] = performance.now() - last[0];
+    });
+  });
+})()"""
+# The player's state as the bench samples it.
+STATE = """() => {
+  const hls = window.__hls, video = document.querySelector("video");
+  let ahead = 0;
+  for (let i = 0; i < video.buffered.length; i++) {
+    if (video.buffered.start(i) <= video.currentTime + 0.1 && video.currentTime < video.buffered.end(i))
+      ahead = video.buffered.end(i) - video.currentTime;
+  }
+  const r = (x) => (typeof x === "number" ? Math.round(x * 100) / 100 : null);
+  return {
+    now: Math.round(performance.now()),
+    level: (document.querySelector("[data-quality-menu]") || {dataset: {}}).dataset.playing,
+    stalls: window.__stalls.length,
+    ahead: r(ahead),
+    latency: hls ? r(hls.latency) : null,
+    target: hls ? r(hls.targetLatency) : null,
+    estimate_kbps: hls ? Math.round(hls.bandwidthEstimate / 1000) : null,
+    rate: video.playbackRate,
+  };
+}"""
 
 
-def make_source(path: Path, seconds: int, bitrate: str) -> None:
+def make_source(path: Path, seconds: int, bitrate: str, size: str = "1920x1080") -> None:
     command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
-    command += ["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30"]
+    command += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30"]
     command += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds)]
     command += ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "30"]
     command += ["-keyint_min", "30", "-sc_threshold", "0", "-b:v", bitrate, "-maxrate", bitrate]
@@ -69,6 +111,7 @@ class RenditionsBench(Bench):
     def __init__(self, options, workdir: Path) -> None:
         super().__init__(options, workdir)
         self.source = workdir / "source.flv"
+        self.throttle_source = workdir / "throttle-source.flv"
         self.publishers: list[subprocess.Popen] = []
 
     def restart_django(self, ladder: str, slots: int) -> None:
@@ -76,10 +119,11 @@ class RenditionsBench(Bench):
         self.extra_environment = {"ECHO_RENDITIONS": ladder, "ECHO_TRANSCODE_MAX": str(slots)}
         self.start_gunicorn()
 
-    def publish(self, channel: str) -> None:
+    def publish(self, channel: str, source: Path | None = None) -> None:
         url = f"rtmp://127.0.0.1:{self.ports['rtmp']}/ingest/{self.stream_keys[channel]}"
         command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re"]
-        command += ["-stream_loop", "-1", "-i", str(self.source), "-c", "copy", "-f", "flv", url]
+        command += ["-stream_loop", "-1", "-i", str(source or self.source)]
+        command += ["-c", "copy", "-f", "flv", url]
         self.publishers.append(subprocess.Popen(command, stdin=subprocess.DEVNULL))
 
     def stop_publishers(self) -> None:
@@ -156,22 +200,20 @@ class RenditionsBench(Bench):
         self.restart_django(LADDER, slots=1)
         variant = Variant("renditions", nginx={"renditions": True}, hls_config=None)
         _, nginx = self.start_nginx(variant, prefix)
-        timeline = []
+        timeline, states, stalls = [], [], []
         try:
-            self.publish(channel)
+            self.publish(channel, self.throttle_source)
             self.running([channel])
             time.sleep(4)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1920, "height": 1080})
+                page.add_init_script(script=WATCH)
                 page.goto(f"http://127.0.0.1:{self.ports['http']}/{channel}")
                 page.wait_for_function(
                     "() => document.querySelector('video').currentTime > 1", timeout=20_000
                 )
-                page.evaluate(
-                    "() => { window.__stalls = []; document.querySelector('video')"
-                    ".addEventListener('waiting', () => window.__stalls.push(performance.now())); }"
-                )
+                page.evaluate("() => { window.__stalls = []; }")
                 time.sleep(5)
                 first_level = page.evaluate(LEVEL)
                 cdp = page.context.new_cdp_session(page)
@@ -190,16 +232,23 @@ class RenditionsBench(Bench):
                     )
                     start = time.monotonic()
                     while time.monotonic() - start < seconds:
-                        level, stalls = page.evaluate(
-                            f"() => [({LEVEL})(), window.__stalls.length]"
-                        )
-                        timeline.append((phase, round(time.monotonic() - start, 2), level, stalls))
+                        state = page.evaluate(STATE)
+                        at = round(time.monotonic() - start, 2)
+                        timeline.append((phase, at, state.pop("level"), state.pop("stalls")))
+                        states.append({"phase": phase, "at": at, **state})
+                        if len(states) % 8 == 1:
+                            states[-1]["transcoder_speed"] = self.speeds(channel)
                         time.sleep(0.25)
+                stalls = page.evaluate("window.__stalls")
                 browser.close()
         finally:
             self.stop_publishers()
             self.stop_nginx(nginx)
-        return summarize_throttle(first_level, timeline)
+        result = summarize_throttle(first_level, timeline)
+        # Each stall: [ms since the page opened, how long it lasted, ms].
+        result["stalls"] = [[round(at), duration and round(duration)] for at, duration in stalls]
+        result["states"] = states
+        return result
 
 
 def summarize_throttle(first_level: str, timeline: list[tuple]) -> dict:
@@ -234,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source-bitrate", default="6000k")
     parser.add_argument("--throttle-mbps", type=float, default=1.5)
     parser.add_argument("--throttle-seconds", type=float, default=30)
+    # The viewer's Chromium runs on this machine too: with the 1080p source's whole ladder
+    # (about 1.2 cores) it pushes the transcoder below real time on 2 cores, and every
+    # level stalls (bench/results/renditions-20261208-013548.json). The demo's source.
+    parser.add_argument("--throttle-source", default="1280x720:2500k",
+                        help="the throttled viewer's source, SIZE:BITRATE")  # fmt: skip
     options = parser.parse_args(argv)
     parts = options.parts.split(",")
     workdir = Path(tempfile.mkdtemp(prefix="echo-renditions-"))
@@ -251,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print("encoding the 1080p30 source once…")
         make_source(bench.source, 20, options.source_bitrate)
+        if "throttle" in parts:
+            size, _, bitrate = options.throttle_source.partition(":")
+            make_source(bench.throttle_source, 20, bitrate, size)
         bench.setup_django(channels)
         bench.start_gunicorn()
         for run in range(1, options.runs + 1):

@@ -71,6 +71,13 @@
     // Transcoded channels (a master playlist): Auto never picks a level taller than the
     // player shows (static/js/quality-menu.js is the viewer's own choice).
     capLevelToPlayerSize: true,
+    // hls.js weighs each bandwidth sample by how long its download took: on a fast link a
+    // one-second fragment loads in milliseconds and barely moves its default averages
+    // (half-lives of 3 and 9 download-seconds), so it would take half a minute to climb
+    // back after a slow spell. Shorter half-lives: down as fast, up within seconds
+    // (bench/renditions.py, throttle).
+    abrEwmaFastLive: 2,
+    abrEwmaSlowLive: 5,
     // Loading starts at the newest fragment (see start()), fetched while MediaSource
     // is still opening.
     autoStartLoad: false,
