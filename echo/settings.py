@@ -409,7 +409,7 @@ ECHO_CLIP_RATE = os.getenv("ECHO_CLIP_RATE", "10/hour")
 # Renditions (streams/media/renditions.py): the ladder ffmpeg transcodes per live broadcast
 # (rungs at or above the source's height are left out), or "off". At most
 # ECHO_TRANSCODE_MAX broadcasts are transcoded at once (the whole ladder of one 1080p30
-# broadcast costs about a core with x264 veryfast: README "Renditions"); the others are
+# broadcast costs 1.2 cores with x264 veryfast: README "Renditions"); the others are
 # played as sent. Default: one per two cores.
 ECHO_RENDITIONS = renditions_ladder("ECHO_RENDITIONS", "720p30,480p30,360p30")
 ECHO_TRANSCODE_MAX = envint("ECHO_TRANSCODE_MAX", str((os.cpu_count() or 1) // 2))

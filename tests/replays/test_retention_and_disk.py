@@ -83,9 +83,19 @@ def test_recording_pauses_below_the_free_disk_threshold_and_the_admin_says_why(
     assert "Not recording: low disk space" in page and "ECHO_RECORDING_MIN_FREE_MB" in page
 
     # Room again: the reconcile loop starts recording; low again: it pauses nginx's file.
+    # Run as the loop does, every few seconds: nginx takes the record command only once
+    # the relay's push has reached the live application (the pause came at on_publish,
+    # before it, and under load the push may not be there yet).
     settings.ECHO_RECORDING_MIN_FREE_MB = 1
-    services.recordings_reconcile()
-    first = recording_of(broadcast)
+    first = wait_for(
+        lambda: (
+            services.recordings_reconcile()
+            or broadcast.recordings.filter(status=Recording.Status.RECORDING).first()
+        ),
+        timeout=20,
+        interval=1,
+        message="the reconcile loop recording the broadcast",
+    )
     time.sleep(3)
     settings.ECHO_RECORDING_MIN_FREE_MB = 10**9
     services.recordings_reconcile()
