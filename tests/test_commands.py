@@ -121,7 +121,7 @@ def test_the_demo_never_takes_over_a_real_user_named_demo(db):
 class Platform:
     """`manage.py run_platform` as a child process on free ports, with its own database."""
 
-    def __init__(self, tmp_path: Path, *args: str):
+    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None):
         self.tmp_path = tmp_path
         self.http_port, self.rtmp_port = free_port(), free_port()
         self.django_port, self.control_port = free_port(), free_port()
@@ -145,9 +145,10 @@ class Platform:
             "ECHO_REDIS_DIR": str(tmp_path / "redis"),
             "SITE_URL": f"http://localhost:{self.http_port}",
             "ECHO_RTMP_PUBLIC_URL": f"rtmp://localhost:{self.rtmp_port}/ingest",
-            # The suite's time: a 720p demo and its transcoder (tests/media/test_renditions.py
-            # covers them) would cost these tests a core.
+            # The suite's time: a 720p demo and its transcoder cost a core; on only where a
+            # test asks (tests/media/test_renditions.py covers renditions in depth).
             "ECHO_RENDITIONS": "off",
+            **(env or {}),
         }
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)
@@ -223,8 +224,8 @@ def gone(pid: int) -> bool:
 def platform_factory(tmp_path):
     platforms = []
 
-    def start(*args: str) -> Platform:
-        platforms.append(Platform(tmp_path, *args))
+    def start(*args: str, env: dict[str, str] | None = None) -> Platform:
+        platforms.append(Platform(tmp_path, *args, env=env))
         return platforms[-1]
 
     yield start
@@ -234,7 +235,10 @@ def platform_factory(tmp_path):
 
 @pytest.mark.streaming
 def test_run_platform_serves_the_site_streams_the_demo_and_stops_cleanly(platform_factory):
-    platform = platform_factory("--demo")
+    # Renditions on, as by default, with one small rung (the suite's time).
+    platform = platform_factory(
+        "--demo", env={"ECHO_RENDITIONS": "240p30:300k", "ECHO_TRANSCODE_MAX": "1"}
+    )
     assert f"http://localhost:{platform.http_port}/" in platform.output
     assert f"rtmp://localhost:{platform.rtmp_port}/ingest" in platform.output
     assert platform.get("/")[0] == 200
@@ -250,6 +254,18 @@ def test_run_platform_serves_the_site_streams_the_demo_and_stops_cleanly(platfor
     # The demo is recorded (nginx's FLV, started by Django), for its replay by the worker.
     recordings = platform.tmp_path / "recordings"
     wait_for(lambda: list(recordings.glob("demo-*.flv")), timeout=15, message="a recording")
+
+    # The demo's URL becomes its master playlist: the source (720p) and 240p, each playing.
+    def demo_master() -> list[str]:
+        status, body = platform.get("/hls/demo.m3u8")
+        levels = [line for line in body.decode().splitlines() if line.endswith(".m3u8")]
+        return levels if status == 200 and len(levels) == 2 else []
+
+    levels = wait_for(demo_master, timeout=30, message="the demo's master playlist")
+    assert levels == ["demo.src.m3u8", "demo.240p30.m3u8"]
+    assert all(b".ts" in platform.get(f"/hls/{level}")[1] for level in levels)
+    transcoders = platform.tmp_path / "nginx" / "transcoders"
+    assert "source 1280x720" in (transcoders / "demo.log").read_text()
     children = platform.children()
     assert len(children) == 5  # redis, gunicorn, worker, nginx, demo
     assert platform.child("run_worker") in children
@@ -263,6 +279,11 @@ def test_run_platform_serves_the_site_streams_the_demo_and_stops_cleanly(platfor
     assert all(gone(pid) for pid in children)
     assert not any(port_open(port) for port in platform.ports)
     assert not platform.redis_socket.exists()
+    # nginx's grandchildren too: the transcoder and its ffmpeg stopped with the broadcast.
+    renditions = f"127.0.0.1:{platform.env['ECHO_RTMP_LIVE_PORT']}/renditions/"
+    for pattern in (str(transcoders), renditions):
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+        assert found.stdout == "", pattern
     with sqlite3.connect(platform.database) as db:
         (key,) = db.execute(
             "SELECT stream_key FROM streams_channel JOIN accounts_user"
