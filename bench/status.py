@@ -2,9 +2,9 @@
 """What players' status.json polls cost: Django alone, and behind the origin's nginx cache.
 
 Every player on a channel page asks for `/<channel>/status.json` every 3 s. The origin's
-nginx (deploy/nginx.conf.template) answers them from a cache renewed every tenth of a
-second. This bench starts Django (gunicorn, as bench/stack.py does) and the origin's nginx,
-puts one channel live, and has wrk (bench/wrk/status.lua) ask as fast as --connections
+nginx (deploy/nginx.conf.template) answers them from a cache renewed every second. This
+bench starts Django (gunicorn, as bench/stack.py does) and the origin's nginx, puts one
+channel live, and has wrk (bench/wrk/status.lua) ask as fast as --connections
 allow for --seconds: straight to gunicorn, then through nginx. Per run: requests/s, how
 many reached Django, latency, and the CPU seconds per second of nginx, gunicorn and wrk.
 
