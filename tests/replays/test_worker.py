@@ -123,3 +123,29 @@ def test_a_job_that_keeps_failing_is_failed_with_its_error_in_the_admin(
     assert response.status_code == 302
     replay = replay_of(broadcast, timeout=30, worker=worker)
     assert replay.duration > 290 and faststart(services.replay_files(replay.token)[0])
+
+
+def test_a_worker_started_while_redis_is_down_waits_for_it_then_runs_jobs(
+    worker_factory, redis_server, settings, tmp_path, go_live, alice
+):
+    # Redis restarting (run_platform starts it again) or not up yet at boot: a worker that
+    # exited would take run_platform's whole site down with it, so it waits.
+    settings.ECHO_RECORDINGS_PATH = tmp_path / "recordings"
+    settings.ECHO_REPLAYS_PATH = tmp_path / "replays"
+    broadcast = ended_broadcast_with(go_live, alice, long_flv(tmp_path / "recordings", minutes=1))
+    redis_server.stop()
+    try:
+        worker = worker_factory()
+        wait_for(
+            lambda: "Redis does not answer" in worker.log() or worker.process.poll() is not None,
+            timeout=30,
+            message="the worker to report Redis down",
+        )
+        time.sleep(1.5)  # past its first retry
+        assert worker.process.poll() is None, worker.log()
+        assert "the job worker waits for it" in worker.log()
+    finally:
+        redis_server.start()
+    services.replay_schedule(broadcast=broadcast)
+    replay = replay_of(broadcast, timeout=60, worker=worker)
+    assert replay.duration == pytest.approx(60, abs=0.5)
