@@ -344,7 +344,10 @@ def test_the_player_plays_the_master_switches_by_hand_and_follows_the_bandwidth(
     assert menu.input_value() == "180"
 
     # Auto through a 1.5 Mbit/s link: a rendition, played without stalls; then the source.
+    # First Auto on the source: throttled while still climbing from 180p, the player would
+    # show 180p (the level check below passes at once) with source fragments on their way.
     menu.select_option("auto")
+    page.wait_for_function(f"() => ({LEVEL})() === 'source'", timeout=20_000)
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
     throttle(cdp, 1_500_000)
