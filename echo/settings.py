@@ -415,6 +415,14 @@ ECHO_RENDITIONS = renditions_ladder("ECHO_RENDITIONS", "720p30,480p30,360p30")
 ECHO_TRANSCODE_MAX = envint("ECHO_TRANSCODE_MAX", str((os.cpu_count() or 1) // 2))
 if ECHO_TRANSCODE_MAX < 0:
     raise ImproperlyConfigured(f"ECHO_TRANSCODE_MAX must be 0 or more, got {ECHO_TRANSCODE_MAX}")
+# A transcoder below 0.95x real time for this long gives up: the channel is played as sent
+# (its source level comes through that ffmpeg too, so every viewer would fall behind with
+# it), and it tries again 10 times this later, then 20 times, and so on up to an hour.
+ECHO_TRANSCODE_BEHIND_SECONDS = envint("ECHO_TRANSCODE_BEHIND_SECONDS", "30")
+if ECHO_TRANSCODE_BEHIND_SECONDS < 1:
+    raise ImproperlyConfigured(
+        f"ECHO_TRANSCODE_BEHIND_SECONDS must be 1 or more, got {ECHO_TRANSCODE_BEHIND_SECONDS}"
+    )
 # TLS certificate and key (PEM paths) for HTTPS and RTMPS, terminated by nginx; empty: none.
 ECHO_TLS_CERTIFICATE = os.getenv("ECHO_TLS_CERTIFICATE", "")
 ECHO_TLS_CERTIFICATE_KEY = os.getenv("ECHO_TLS_CERTIFICATE_KEY", "")

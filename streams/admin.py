@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from streams import services
 from streams.media import renditions
-from streams.models import Broadcast, Category, Channel, Follow
+from streams.models import Broadcast, Category, Channel, Follow, TranscodeState
 
 
 @admin.register(Category)
@@ -92,7 +92,10 @@ class BroadcastAdmin(admin.ModelAdmin):
             text += f": {', '.join(levels)}"
         if broadcast.transcode_speed is not None:
             text += f" · {broadcast.transcode_speed:.2f}x"
-            if renditions.is_behind(broadcast):
+            if (
+                renditions.is_behind(broadcast)
+                and broadcast.transcode_state != TranscodeState.BEHIND
+            ):
                 text += " (behind real time)"
         if broadcast.transcode_restarts:
             text += f" · {broadcast.transcode_restarts} restart(s)"

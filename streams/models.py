@@ -130,6 +130,7 @@ class TranscodeState(models.TextChoices):
     RESTARTING = "restarting", "Restarting"
     CAPPED = "capped", "Source only: transcoding limit reached"
     SOURCE = "source", "Source only: nothing smaller to make"
+    BEHIND = "behind", "Source only: the transcoder fell behind real time"
     STOPPED = "stopped", "Stopped"
 
 

@@ -170,10 +170,18 @@ def test_production_redirects_pages_to_https_but_never_callbacks():
     assert page_status == "301"
 
 
-def test_production_rejects_a_negative_proxy_count_by_name():
-    result = manage("check", env={**production_env(), "ECHO_TRUSTED_PROXIES": "-1"})
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("ECHO_TRUSTED_PROXIES", "-1"),
+        ("ECHO_TRANSCODE_MAX", "-1"),
+        ("ECHO_TRANSCODE_BEHIND_SECONDS", "0"),
+    ],
+)
+def test_production_rejects_a_count_out_of_range_by_name(name, value):
+    result = manage("check", env={**production_env(), name: value})
     assert result.returncode != 0
-    assert "ECHO_TRUSTED_PROXIES" in result.stderr
+    assert name in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,11 @@
       const { hls, select } = this;
       const levels = hls.levels || [];
       select.replaceChildren();
-      if (levels.length < 2) return; // one level: nothing to choose
+      if (levels.length < 2) {
+        // One level (the source's own playlist): nothing to choose, nor to name.
+        this.box.dataset.playing = "";
+        return;
+      }
       const auto = new Option("Auto", "auto");
       select.add(auto);
       const order = levels.map((level, index) => index);

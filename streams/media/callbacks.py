@@ -204,7 +204,13 @@ def on_record_done(request: HttpRequest) -> HttpResponse:
 
 _NAME = re.compile(r"[a-z0-9_-]{3,25}")
 _LEVELS = re.compile(r"[a-z0-9,]{0,100}")
-_REPORTED_STATES = {TranscodeState.STARTING, TranscodeState.RUNNING, TranscodeState.RESTARTING}
+_REPORTED_STATES = {
+    TranscodeState.STARTING,
+    TranscodeState.RUNNING,
+    TranscodeState.RESTARTING,
+    TranscodeState.SOURCE,
+    TranscodeState.BEHIND,
+}
 
 
 def _number(text: str, kind, default):
@@ -226,7 +232,7 @@ def on_transcode(request: HttpRequest) -> HttpResponse:
     try:
         if event == "claim":
             answer = renditions.transcode_claim(name=name)
-        elif event == "status" and (state in _REPORTED_STATES or state == TranscodeState.SOURCE):
+        elif event == "status" and state in _REPORTED_STATES:
             speed = _number(request.POST.get("speed", ""), float, None)
             answer = renditions.transcode_report(
                 name=name,

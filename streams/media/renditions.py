@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 # say) holds no slot any more.
 SLOT_EXPIRES = timedelta(seconds=30)
 HOLDING = (TranscodeState.STARTING, TranscodeState.RUNNING, TranscodeState.RESTARTING)
-# Below this speed a transcoder falls behind the broadcast (logged, shown in the admin).
+# Reported without a slot: the broadcast is played as sent meanwhile.
+SOURCE_ONLY = (TranscodeState.SOURCE, TranscodeState.BEHIND)
+# Below this speed a transcoder falls behind the broadcast (logged, shown in the admin);
+# below it for ECHO_TRANSCODE_BEHIND_SECONDS, it gives up for a while (transcoder.py).
 BEHIND_SPEED = 0.95
 CAPPED_RETRY_SECONDS = 5
 
@@ -99,7 +102,12 @@ def transcode_claim(*, name: str) -> dict:
         if not _take_slot(broadcast, live, timezone.now()):
             return _refusal("transcoding limit reached", CAPPED_RETRY_SECONDS)
     log.info("broadcast %s of %s transcoded", broadcast.pk, name)
-    return {"granted": True, "ladder": ladder()}
+    return {
+        "granted": True,
+        "ladder": ladder(),
+        "behind_speed": BEHIND_SPEED,
+        "behind_seconds": settings.ECHO_TRANSCODE_BEHIND_SECONDS,
+    }
 
 
 def transcode_report(
@@ -113,8 +121,9 @@ def transcode_report(
         broadcast = next((b for b in live if b.channel.name == name), None)
         if broadcast is None:
             return _refusal("not live", 2)
-        if state == TranscodeState.SOURCE:
-            broadcast.transcode_state = TranscodeState.SOURCE
+        gave_up = state == TranscodeState.BEHIND != broadcast.transcode_state
+        if state in SOURCE_ONLY:
+            broadcast.transcode_state = state  # its slot, if it held one, is free
         elif not _take_slot(broadcast, live, now):
             return _refusal("transcoding limit reached", CAPPED_RETRY_SECONDS)
         else:
@@ -132,7 +141,13 @@ def transcode_report(
                 "transcode_seen_at",
             ]
         )
-    if speed is not None and speed < BEHIND_SPEED:
+    if gave_up:
+        log.warning(
+            "transcoder of %s gave up, behind real time for %d s: played as sent for now",
+            name,
+            settings.ECHO_TRANSCODE_BEHIND_SECONDS,
+        )
+    elif speed is not None and speed < BEHIND_SPEED:
         log.warning("transcoder of %s behind real time: speed %.2fx", name, speed)
     return {"granted": True}
 

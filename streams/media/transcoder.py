@@ -9,6 +9,8 @@ lists fragments, and keeps it fresh; it restarts ffmpeg with a backoff when it d
 ffmpeg's output to ``<log dir>/<name>.log`` (nginx-rtmp's exec discards it),
 reports ffmpeg's speed to Django every few seconds, and stops ffmpeg when nginx stops it
 (SIGTERM: ``exec_kill_signal term``) or dies (PR_SET_PDEATHSIG, on both processes).
+An ffmpeg that stays behind real time (the machine is short of CPU) is stopped for a
+while: every level, the source's copy too, would fall further and further behind.
 
 Every level comes from the same ffmpeg, started at the same keyframe, and the renditions
 are keyframed where the source is (``-force_key_frames source``, no scene cuts): nginx-rtmp
@@ -55,6 +57,12 @@ BACKOFF_SECONDS = (1, 2, 4, 8, 15, 30)
 # ffmpeg that ran this long had started fine: the next failure starts the backoff again.
 HEALTHY_SECONDS = 30.0
 SPEED_WINDOW_SECONDS = 20.0
+# A transcoder that stayed behind real time for the time Django gives (the claim's
+# behind_seconds) stops and waits this many times that before it tries again, twice as
+# long after each try, up to an hour: meanwhile the channel is played as sent.
+BEHIND_RETRY_FACTOR = 10
+BEHIND_RETRY_MAX_SECONDS = 3600
+GAVE_UP = "behind"
 LOG_MAX_BYTES = 5 * 1024 * 1024
 PR_SET_PDEATHSIG = 1
 
@@ -277,37 +285,67 @@ class Supervisor:
         """Sleep; True if it is time to stop."""
         return self.stopping.wait(seconds) or self.orphaned()
 
-    def claim(self) -> list[Rung] | None:
-        """The ladder Django grants this broadcast, None while it does not."""
+    def claim(self) -> dict | None:
+        """Django's grant for this broadcast (the ladder, when to give up), None if it
+        stops before one."""
         while not self.stopping.is_set() and not self.orphaned():
             answer = self.call("claim")
             if answer and answer.get("granted"):
-                return [Rung(r["height"], r["fps"], r["kbps"]) for r in answer["ladder"]]
+                return answer
             if answer:
                 self.log(f"not transcoding: {answer.get('reason', 'refused')}")
             if self.wait(float((answer or {}).get("retry", RETRY_CLAIM_SECONDS))):
                 break
         return None
 
+    def hold(self, state: str, seconds: float = float("inf")) -> bool:
+        """Report `state` (a source-only one) every half minute for `seconds`; True if it
+        is time to stop."""
+        until = time.monotonic() + seconds
+        self.report(state)
+        while (left := until - time.monotonic()) > 0:
+            if self.wait(min(left, REPORT_SECONDS * 6)):
+                return True
+            self.report(state)
+        return False
+
     def run(self) -> None:
         master = None
         try:
-            ladder = self.claim()
-            source = self.probe() if ladder is not None else None
-            while ladder is not None and source is None and not self.wait(2):
+            grant = self.claim()
+            source = self.probe() if grant is not None else None
+            while grant is not None and source is None and not self.wait(2):
                 source = self.probe()
             if source is None:
                 return
+            ladder = [Rung(r["height"], r["fps"], r["kbps"]) for r in grant["ladder"]]
             levels, rungs = levels_for(source, ladder)
             self.log(f"source {source.width}x{source.height} at {source.fps:g} fps: "
                      f"{', '.join(level.suffix for level in levels)}")  # fmt: skip
             if not rungs:
-                self.report("source")  # nothing below the source's height
-                while not self.wait(REPORT_SECONDS * 6):
-                    self.report("source")
+                self.hold("source")  # nothing below the source's height
                 return
             master = Master(Path(self.options.hls_path), self.name, levels)
-            self.supervise(master, source, rungs)
+            tries = 0
+            while self.supervise(master, source, rungs, grant) == GAVE_UP:
+                # The master and the levels go: their viewers' players find the level
+                # playlists gone and load the channel's URL again, the source's own.
+                # (After nginx has seen ffmpeg go: it writes each playlist once more.)
+                master.remove()
+                self.stop_ffmpeg()
+                if self.wait(1):
+                    return
+                master.forget_levels()
+                delay = BEHIND_RETRY_FACTOR * grant["behind_seconds"] * 2**tries
+                delay = min(delay, BEHIND_RETRY_MAX_SECONDS)
+                tries += 1
+                self.log(f"behind real time for {grant['behind_seconds']} s: "
+                         f"the channel is played as sent; trying again in {delay} s")  # fmt: skip
+                if self.hold(GAVE_UP, delay):
+                    return
+                grant = self.claim()
+                if grant is None:
+                    return
         finally:
             if master is not None:
                 master.remove()
@@ -315,31 +353,41 @@ class Supervisor:
             self.call("release")
             self.log("stopped")
 
-    def supervise(self, master: Master, source: Source, rungs: list[Rung]) -> None:
+    def supervise(
+        self, master: Master, source: Source, rungs: list[Rung], grant: dict
+    ) -> str | None:
+        """Run ffmpeg, restarting it when it dies, until told to stop (None) or until it
+        stays behind real time for grant["behind_seconds"] (GAVE_UP)."""
         failures = 0
         while not self.stopping.is_set() and not self.orphaned():
             master.forget_levels()
             self.start_ffmpeg(source, rungs)
             started = time.monotonic()
             reported = 0.0
+            behind_since = None
             running: list[str] = []
             while self.process.poll() is None:
                 running = master.refresh()
                 if time.monotonic() - reported >= REPORT_SECONDS:
                     reported = time.monotonic()
                     speed = self.speed()
-                    if speed is not None and speed < 0.95:
+                    if speed is not None and speed < grant["behind_speed"]:
                         self.log(f"behind real time: speed {speed:.2f}x")
+                        behind_since = reported if behind_since is None else behind_since
+                        if reported - behind_since >= grant["behind_seconds"]:
+                            return GAVE_UP
+                    elif speed is not None:
+                        behind_since = None
                     state = "running" if len(running) > 1 else "starting"
                     answer = self.report(state, running)
                     if answer is not None and not answer.get("granted", True):
                         self.log(f"slot withdrawn: {answer.get('reason')}")
                         self.stopping.set()
                 if self.wait(MASTER_REFRESH_SECONDS / 2):
-                    return
+                    return None
             master.remove()
             if self.stopping.is_set() or self.orphaned():
-                return
+                return None
             code = self.process.returncode
             failures = 0 if time.monotonic() - started >= HEALTHY_SECONDS else failures + 1
             delay = BACKOFF_SECONDS[min(max(failures - 1, 0), len(BACKOFF_SECONDS) - 1)]
@@ -347,7 +395,8 @@ class Supervisor:
             self.log(f"ffmpeg exited with code {code}; restarting in {delay} s")
             self.report("restarting")
             if self.wait(delay):
-                return
+                return None
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -204,6 +204,76 @@ def test_broadcasts_beyond_the_cap_are_played_as_sent_until_a_slot_frees(
     assert capped.transcode_state == TranscodeState.RUNNING
 
 
+def test_a_transcoder_behind_real_time_gives_up_for_a_while_and_the_channel_plays_as_sent(
+    live_server,
+    settings,
+    tmp_path,
+    transactional_db,
+    alice,
+    bob,
+    go_live,
+    client,
+    admin_client,
+    caplog,
+):
+    # A machine short of CPU, on purpose: ffmpeg held to 0.7x real time (-readrate).
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "ffmpeg").write_text('#!/bin/sh\nexec /usr/bin/ffmpeg -readrate 0.7 "$@"\n')
+    (slow / "ffmpeg").chmod(0o755)
+    (slow / "ffprobe").symlink_to("/usr/bin/ffprobe")
+    settings.ECHO_RENDITIONS = LADDER
+    settings.ECHO_TRANSCODE_MAX = 1
+    settings.ECHO_TRANSCODE_BEHIND_SECONDS = 1
+    config = live_server_nginx_config(
+        live_server, settings, tmp_path, renditions=True, ffmpeg=str(slow / "ffmpeg")
+    )
+    with running_rtmp(config) as server:
+        server.publish(alice.channel.stream_key, size="640x360")
+        broadcast = wait_for(
+            lambda: Broadcast.objects.filter(
+                channel=alice.channel, transcode_state=TranscodeState.BEHIND
+            ).first(),
+            timeout=40,
+            message="the transcoder giving up",
+        )
+        assert broadcast.transcode_speed < renditions.BEHIND_SPEED
+        assert broadcast.transcode_levels == ""
+        # The channel's URL is the source's own playlist again, and the levels' playlists
+        # are gone: a player on one of them loads the channel's URL again.
+        wait_for(
+            lambda: server.playlist_ready("alice") and not master(server, "alice"),
+            timeout=10,
+            message="the source's own playlist",
+        )
+        for uri in ("alice.src.m3u8", "alice.240p30.m3u8", "alice.180p30.m3u8"):
+            assert server.get(f"/hls/{uri}")[0] == 404, uri
+        assert not processes("renditions/alice.src")
+        log = Path(config.prefix) / "transcoders" / "alice.log"
+        assert re.search(r"behind real time: speed 0\.[0-8]\dx", log.read_text())
+        assert "the channel is played as sent; trying again in 10 s" in log.read_text()
+
+        client.force_login(alice)
+        dashboard = client.get("/dashboard/").content.decode()
+        assert "as you send it only" in dashboard and "as fast as you stream" in dashboard
+        changelist = admin_client.get("/admin/streams/broadcast/").content.decode()
+        assert re.search(
+            r"Source only: the transcoder fell behind real time · 0\.[0-8]\dx", changelist
+        )
+        assert "transcoder of alice gave up, behind real time for 1 s" in caplog.text
+
+        # Its slot is free meanwhile (bob may take it), and it asks again 10 s later.
+        go_live(bob)
+        assert renditions.transcode_claim(name="bob")["granted"] is True
+        renditions.transcode_release(name="bob")
+        wait_for(
+            lambda: log.read_text().count("starting: ") == 2,
+            timeout=20,
+            message="the transcoder trying again",
+        )
+        assert alice.channel.stream_key not in log.read_text()
+
+
 def test_with_renditions_off_nginx_runs_no_transcoder_and_django_grants_none(
     settings, tmp_path, alice, go_live
 ):
