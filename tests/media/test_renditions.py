@@ -81,6 +81,15 @@ def assert_same_fragments(playlists: dict[str, dict[int, float]]) -> None:
         ), playlists
 
 
+def in_state(user, state: TranscodeState, *, timeout: float) -> Broadcast:
+    """The user's broadcast, once its transcoder reports `state`."""
+    return wait_for(
+        lambda: Broadcast.objects.filter(channel=user.channel, transcode_state=state).first(),
+        timeout=timeout,
+        message=f"{user.username}'s broadcast {state.label}",
+    )
+
+
 def processes(pattern: str) -> list[int]:
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     return [int(pid) for pid in found.split() if int(pid) != os.getpid()]
@@ -181,13 +190,7 @@ def test_broadcasts_beyond_the_cap_are_played_as_sent_until_a_slot_frees(
     alice_publisher = transcoding.publish(alice.channel.stream_key, size="640x360")
     wait_for(lambda: len(master(transcoding, "alice")) == 3, timeout=40, message="alice's master")
     transcoding.publish(bob.channel.stream_key, size="640x360")
-    capped = wait_for(
-        lambda: Broadcast.objects.filter(
-            channel=bob.channel, transcode_state=TranscodeState.CAPPED
-        ).first(),
-        timeout=20,
-        message="bob's broadcast capped",
-    )
+    capped = in_state(bob, TranscodeState.CAPPED, timeout=20)
     wait_for(lambda: transcoding.playlist_ready("bob"), timeout=15, message="bob's playlist")
     assert master(transcoding, "bob") == {}  # the source's media playlist, nothing else
     assert len(processes("renditions/alice.src")) == 1 and not processes("renditions/bob")
@@ -230,13 +233,7 @@ def test_a_transcoder_behind_real_time_gives_up_for_a_while_and_the_channel_play
     )
     with running_rtmp(config) as server:
         server.publish(alice.channel.stream_key, size="640x360")
-        broadcast = wait_for(
-            lambda: Broadcast.objects.filter(
-                channel=alice.channel, transcode_state=TranscodeState.BEHIND
-            ).first(),
-            timeout=40,
-            message="the transcoder giving up",
-        )
+        broadcast = in_state(alice, TranscodeState.BEHIND, timeout=40)
         assert broadcast.transcode_speed < renditions.BEHIND_SPEED
         assert broadcast.transcode_levels == ""
         # The channel's URL is the source's own playlist again, and the levels' playlists
