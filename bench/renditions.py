@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What renditions cost this machine, and what they do for a viewer on a slow link.
 
-    .venv/bin/python bench/renditions.py [--seconds 30] [--parts cost,capacity,throttle]
+    .venv/bin/python bench/renditions.py [--seconds 30] [--parts cost,capacity,throttle,behind]
 
 The source: 1080p30 H.264 (x264 veryfast, --source-bitrate, 1 s keyframes) with AAC,
 encoded once to a file before measuring and published in a loop with `-c copy` (so no
@@ -18,11 +18,17 @@ transcoder supervisor nginx starts).
             is throttled (CDP Network.emulateNetworkConditions, --throttle-mbps) for
             --throttle-seconds, then lifted: when the player settled on the level it then
             kept, its stalls after that, and when it was back on its first level
+  behind    --behind-broadcasts such broadcasts transcoded at once (more than the machine
+            keeps up with; ECHO_TRANSCODE_BEHIND_SECONDS as by default) while Chromium plays
+            the first in Auto: its stalls while its transcoder is behind, when the
+            transcoder gave up (the master gone), when the player played again (on the
+            source's own playlist), and its stalls after that
 
 Writes bench/results/renditions-<time>.json. Not a test: run it on a quiet machine.
 """
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -114,9 +120,11 @@ class RenditionsBench(Bench):
         self.throttle_source = workdir / "throttle-source.flv"
         self.publishers: list[subprocess.Popen] = []
 
-    def restart_django(self, ladder: str, slots: int) -> None:
+    def restart_django(self, ladder: str, slots: int, *, give_up: bool = True) -> None:
         self.stop_gunicorn()
         self.extra_environment = {"ECHO_RENDITIONS": ladder, "ECHO_TRANSCODE_MAX": str(slots)}
+        if not give_up:  # cost and capacity measure a slow transcoder's speed: it goes on
+            self.extra_environment["ECHO_TRANSCODE_BEHIND_SECONDS"] = "86400"
         self.start_gunicorn()
 
     def publish(self, channel: str, source: Path | None = None) -> None:
@@ -154,7 +162,7 @@ class RenditionsBench(Bench):
         """Publish to every channel at once; each transcoder's CPU and speeds."""
         seconds = self.options.seconds
         prefix = self.workdir / f"nginx-{channels[0]}"
-        self.restart_django(ladder, slots=len(channels))
+        self.restart_django(ladder, slots=len(channels), give_up=False)
         variant = Variant("renditions", nginx={"renditions": True}, hls_config=None)
         _, nginx = self.start_nginx(variant, prefix)
         try:
@@ -250,6 +258,69 @@ class RenditionsBench(Bench):
         result["states"] = states
         return result
 
+    def behind(self, channels: list[str]) -> dict:
+        """Chromium on channels[0] while every channel is transcoded: from the page's
+        first frame until 20 s after the master went (or --behind-seconds)."""
+        from playwright.sync_api import sync_playwright
+
+        prefix = self.workdir / f"nginx-behind-{len(channels)}"
+        self.restart_django(LADDER, slots=len(channels))
+        variant = Variant("renditions", nginx={"renditions": True}, hls_config=None)
+        _, nginx = self.start_nginx(variant, prefix)
+        master = self.hls_path / "renditions" / f"{channels[0]}.master.m3u8"
+        states, gone_at, stalls = [], None, []
+        try:
+            for channel in channels:
+                self.publish(channel)
+            self.running(channels[:1], timeout=60)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1920, "height": 1080})
+                page.add_init_script(script=WATCH)
+                page.goto(f"http://127.0.0.1:{self.ports['http']}/{channels[0]}")
+                page.wait_for_function(
+                    "() => document.querySelector('video').currentTime > 0", timeout=30_000
+                )
+                opened = page.evaluate("performance.now()")
+                start = time.monotonic()
+                while time.monotonic() - start < self.options.behind_seconds:
+                    at = round(time.monotonic() - start, 2)
+                    if gone_at is None and not master.exists():
+                        gone_at = at
+                    state = page.evaluate(STATE)
+                    state["time"] = page.evaluate("document.querySelector('video').currentTime")
+                    states.append({"at": at, "master": gone_at is None, **state})
+                    if gone_at is not None and at > gone_at + 20:
+                        break
+                    time.sleep(0.25)
+                stalls = [
+                    [round((begin - opened) / 1000, 2), duration and round(duration / 1000, 2)]
+                    for begin, duration in page.evaluate("window.__stalls")
+                ]
+                browser.close()
+            speed = self.speeds(channels[0])
+        finally:
+            self.stop_publishers()
+            self.stop_nginx(nginx)
+        result = {"broadcasts": len(channels), "gave_up_at_s": gone_at, "speed": speed}
+        result["stalls"] = stalls  # [s after the first frame, how long it lasted, s]
+        if gone_at is not None:
+            # Playing again: the first sample after the master went with the picture moving
+            # on a single-level stream (the quality menu names no level).
+            moving = [
+                s
+                for earlier, s in itertools.pairwise(states)
+                if s["at"] > gone_at and not s["level"] and s["time"] > earlier["time"]
+            ]
+            result["playing_again_after_s"] = (
+                round(moving[0]["at"] - gone_at, 2) if moving else None
+            )
+            result["stalls_before"] = sum(1 for at, _ in stalls if at < gone_at)
+            settled = gone_at + (result["playing_again_after_s"] or 0)
+            result["stalls_after_playing_again"] = sum(1 for at, _ in stalls if at > settled)
+        result["states"] = states
+        return result
+
 
 def summarize_throttle(first_level: str, timeline: list[tuple]) -> dict:
     throttled = [t for t in timeline if t[0] == "throttled"]
@@ -278,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30, help="measured, per measurement")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--parts", default="cost,capacity,throttle")
+    parser.add_argument("--parts", default="cost,capacity,throttle,behind")
     parser.add_argument("--max-broadcasts", type=int, default=3)
     parser.add_argument("--source-bitrate", default="6000k")
     parser.add_argument("--throttle-mbps", type=float, default=1.5)
@@ -288,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     # level stalls (bench/results/renditions-20261208-013548.json). The demo's source.
     parser.add_argument("--throttle-source", default="1280x720:2500k",
                         help="the throttled viewer's source, SIZE:BITRATE")  # fmt: skip
+    parser.add_argument("--behind-broadcasts", type=int, default=3,
+                        help="transcoded at once in the behind part (3 run at 0.56x here)")  # fmt: skip
+    parser.add_argument("--behind-seconds", type=float, default=120,
+                        help="the longest the behind part waits for a transcoder to give up")  # fmt: skip
     options = parser.parse_args(argv)
     parts = options.parts.split(",")
     workdir = Path(tempfile.mkdtemp(prefix="echo-renditions-"))
@@ -301,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "cost": [],
         "capacity": [],
         "throttle": [],
+        "behind": [],
     }
     try:
         print("encoding the 1080p30 source once…")
@@ -332,6 +408,12 @@ def main(argv: list[str] | None = None) -> int:
                 report["throttle"].append(result)
                 shown = {k: v for k, v in result.items() if k != "timeline"}
                 print(f"run {run} throttle: {shown}")
+            if "behind" in parts:
+                result = bench.behind(channels[: options.behind_broadcasts])
+                result["run"] = run
+                report["behind"].append(result)
+                shown = {k: v for k, v in result.items() if k != "states"}
+                print(f"run {run} behind: {shown}")
     finally:
         bench.stop_gunicorn()
     report["loadavg_after"] = os.getloadavg()
@@ -364,6 +446,15 @@ def summary(report: dict) -> dict:
     result["throttle"]["levels"] = [
         (r["first_level"], r["settled_level"]) for r in report["throttle"]
     ]
+    result["behind"] = {
+        key: median([r.get(key) for r in report["behind"]])
+        for key in (
+            "gave_up_at_s",
+            "stalls_before",
+            "playing_again_after_s",
+            "stalls_after_playing_again",
+        )
+    }
     return result
 
 
