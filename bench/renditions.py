@@ -200,6 +200,19 @@ class RenditionsBench(Bench):
             else None,
         }
 
+    def watch(self, playwright, channel: str, *, played: float, timeout: float):
+        """Chromium (1920x1080: Auto may pick the source) on the channel's page, watched
+        (WATCH), once the video has played `played` seconds."""
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.add_init_script(script=WATCH)
+        page.goto(f"http://127.0.0.1:{self.ports['http']}/{channel}")
+        page.wait_for_function(
+            f"() => document.querySelector('video').currentTime > {played}",
+            timeout=timeout * 1000,
+        )
+        return browser, page
+
     def throttle(self, channel: str) -> dict:
         from playwright.sync_api import sync_playwright
 
@@ -214,13 +227,7 @@ class RenditionsBench(Bench):
             self.running([channel])
             time.sleep(4)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1920, "height": 1080})
-                page.add_init_script(script=WATCH)
-                page.goto(f"http://127.0.0.1:{self.ports['http']}/{channel}")
-                page.wait_for_function(
-                    "() => document.querySelector('video').currentTime > 1", timeout=20_000
-                )
+                browser, page = self.watch(playwright, channel, played=1, timeout=20)
                 page.evaluate("() => { window.__stalls = []; }")
                 time.sleep(5)
                 first_level = page.evaluate(LEVEL)
@@ -274,13 +281,7 @@ class RenditionsBench(Bench):
                 self.publish(channel)
             self.running(channels[:1], timeout=60)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1920, "height": 1080})
-                page.add_init_script(script=WATCH)
-                page.goto(f"http://127.0.0.1:{self.ports['http']}/{channels[0]}")
-                page.wait_for_function(
-                    "() => document.querySelector('video').currentTime > 0", timeout=30_000
-                )
+                browser, page = self.watch(playwright, channels[0], played=0, timeout=30)
                 opened = page.evaluate("performance.now()")
                 start = time.monotonic()
                 while time.monotonic() - start < self.options.behind_seconds:
