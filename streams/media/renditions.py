@@ -121,7 +121,9 @@ def transcode_report(
         broadcast = next((b for b in live if b.channel.name == name), None)
         if broadcast is None:
             return _refusal("not live", 2)
-        gave_up = state == TranscodeState.BEHIND != broadcast.transcode_state
+        gave_up = (
+            state == TranscodeState.BEHIND and broadcast.transcode_state != TranscodeState.BEHIND
+        )
         if state in SOURCE_ONLY:
             broadcast.transcode_state = state  # its slot, if it held one, is free
         elif not _take_slot(broadcast, live, now):

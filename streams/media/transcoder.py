@@ -326,8 +326,10 @@ class Supervisor:
                 self.hold("source")  # nothing below the source's height
                 return
             master = Master(Path(self.options.hls_path), self.name, levels)
-            tries = 0
+            tries, started = 0, time.monotonic()
             while self.supervise(master, source, rungs, grant) == GAVE_UP:
+                if time.monotonic() - started > BEHIND_RETRY_MAX_SECONDS:
+                    tries = 0  # it kept up for a long while: a new spell, a short wait
                 # The master and the levels go: their viewers' players find the level
                 # playlists gone and load the channel's URL again, the source's own.
                 # (After nginx has seen ffmpeg go: it writes each playlist once more.)
@@ -346,6 +348,7 @@ class Supervisor:
                 grant = self.claim()
                 if grant is None:
                     return
+                started = time.monotonic()
         finally:
             if master is not None:
                 master.remove()
