@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from echo.db import retry_on_deadlock
 from streams.latency import LatencyMode
 from streams.media import control, hls
 from streams.models import Broadcast, Category, Channel, stream_key_generate
@@ -103,6 +104,7 @@ def _still_publishing(broadcast: Broadcast, *, channel: Channel, new_client_id: 
     return publishers.get(broadcast.client_id) == channel.name
 
 
+@retry_on_deadlock
 def broadcast_start(*, key: str, client_id: str) -> Broadcast:
     with transaction.atomic():
         # Lock the channel row: two publishes with one key must not both go live.
@@ -141,6 +143,7 @@ def _open_broadcast_for(key: str, client_id: str) -> Broadcast | None:
     )
 
 
+@retry_on_deadlock
 def broadcast_publisher_done(*, key: str, client_id: str) -> Broadcast | None:
     with transaction.atomic():
         broadcast = _open_broadcast_for(key, client_id)
@@ -149,6 +152,7 @@ def broadcast_publisher_done(*, key: str, client_id: str) -> Broadcast | None:
     return broadcast
 
 
+@retry_on_deadlock
 def broadcast_heartbeat(*, key: str, client_id: str) -> bool:
     """Record that the publisher is still there; False means it must be dropped."""
     with transaction.atomic():

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from echo.db import retry_on_deadlock
 from streams.media.playlists import SOURCE_SUFFIX
 from streams.models import Broadcast, TranscodeState
 
@@ -89,6 +90,7 @@ def _refusal(reason: str, retry: int) -> dict:
     return {"granted": False, "reason": reason, "retry": retry}
 
 
+@retry_on_deadlock
 def transcode_claim(*, name: str) -> dict:
     """A supervisor asks to transcode the channel's live broadcast: the ladder, or why not
     (and when to ask again)."""
@@ -110,6 +112,7 @@ def transcode_claim(*, name: str) -> dict:
     }
 
 
+@retry_on_deadlock
 def transcode_report(
     *, name: str, state: str, levels: list[str], speed: float | None, restarts: int
 ) -> dict:
@@ -154,6 +157,7 @@ def transcode_report(
     return {"granted": True}
 
 
+@retry_on_deadlock
 def transcode_release(*, name: str) -> dict:
     """The supervisor stopped (the broadcast ended, or nginx stops): its slot is free."""
     with transaction.atomic():

@@ -46,7 +46,9 @@ class Recording(models.Model):
         PAUSED = "paused", "Not recording: low disk space"
 
     broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="recordings")
-    path = models.CharField(max_length=500, blank=True, help_text="The FLV file nginx writes.")
+    path = models.CharField(
+        max_length=500, blank=True, db_index=True, help_text="The FLV file nginx writes."
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECORDING)
     note = models.CharField(max_length=300, blank=True, help_text="Why it paused or ended.")
     started_at = models.DateTimeField(default=timezone.now)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from echo.db import retry_on_deadlock
 from echo.redis import UNAVAILABLE, client
 from streams.media import control
 from streams.models import Broadcast, Channel
@@ -153,6 +154,7 @@ def recording_start_soon(*, broadcast_id: int) -> None:
     transaction.on_commit(lambda: threading.Thread(target=run, daemon=True).start())
 
 
+@retry_on_deadlock
 def recording_done(*, path: str) -> Recording | None:
     """nginx closed an FLV (on_record_done): the broadcast ended, or we paused it."""
     with transaction.atomic():
